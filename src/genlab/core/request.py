@@ -1,0 +1,196 @@
+"""The generation request: one frozen dataclass, validated in one place.
+
+Field names are the project's vocabulary (prompt, negative_prompt, steps,
+guidance_scale, sampler, seed, width, height, …) and are spelled the same in CLI
+flags, API fields and the metadata JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from genlab.core.errors import InvalidRequest
+from genlab.core.samplers import canonical_sampler, canonical_schedule
+
+MAX_SIDE = 4096
+# A latent-diffusion UNet at 2048x2048 x 4 images already needs tens of GB; beyond
+# this many pixels per batch we refuse before loading anything.
+MAX_BATCH_PIXELS = 2048 * 2048 * 4
+MAX_STEPS = 1000
+MAX_GUIDANCE = 100.0
+MAX_BATCH = 64
+SEED_LIMIT = 2**32  # A1111 seeds are unsigned 32-bit
+DEFAULT_MODEL = "procedural"
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """A LoRA file and the scale it is applied with (`file.safetensors:0.8`)."""
+
+    path: str
+    weight: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> LoraSpec:
+        path, sep, weight = text.rpartition(":")
+        # "C:\\x.safetensors" or a path without weight: the colon is not a weight.
+        if not sep or not _parses_as_float(weight):
+            return cls(path=text)
+        return cls(path=path, weight=float(weight))
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.weight:g}"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a model is loaded; not part of what an image *is*, so not in its metadata."""
+
+    device: str | None = None  # None: cuda > mps > cpu
+    dtype: str | None = None  # None: fp16 on cuda, fp32 elsewhere
+    config: str | None = None  # local config folder for single-file checkpoints
+    allow_pickle: bool = False
+    attention_slicing: bool = False
+    cpu_offload: bool = False
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    negative_prompt: str = ""
+    width: int | None = None  # None: the model's native size
+    height: int | None = None
+    steps: int = 20
+    guidance_scale: float = 7.0
+    sampler: str = "DPM++ 2M"
+    schedule: str = "Automatic"
+    seed: int = -1  # -1: random, resolved before generation
+    batch_size: int = 1
+    model: str = DEFAULT_MODEL
+    init_image: str | None = None  # path; img2img when set
+    strength: float = 0.75  # A1111 "Denoising strength", used with init_image
+    mask: str | None = None  # path; inpainting (white = repaint) when set
+    loras: tuple[LoraSpec, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        _check_type(self, "prompt", str)
+        _check_type(self, "negative_prompt", str)
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not _is_int(value) or value % 8 or not 8 <= value <= MAX_SIDE:
+                raise InvalidRequest(
+                    name, value, f"must be a multiple of 8 from 8 to {MAX_SIDE}"
+                )
+        if self.width and self.height and self.width * self.height * self.batch_size > (
+            MAX_BATCH_PIXELS
+        ):
+            raise InvalidRequest(
+                "width*height*batch_size",
+                self.width * self.height * self.batch_size,
+                f"at most {MAX_BATCH_PIXELS} pixels per batch (memory estimate)",
+            )
+        if not _is_int(self.steps) or not 1 <= self.steps <= MAX_STEPS:
+            raise InvalidRequest("steps", self.steps, f"must be an integer from 1 to {MAX_STEPS}")
+        if not _is_float(self.guidance_scale) or not 0 <= self.guidance_scale <= MAX_GUIDANCE:
+            raise InvalidRequest(
+                "guidance_scale", self.guidance_scale, f"must be a number from 0 to {MAX_GUIDANCE:g}"
+            )
+        object.__setattr__(self, "guidance_scale", float(self.guidance_scale))
+        object.__setattr__(self, "sampler", _canonical("sampler", self.sampler, canonical_sampler))
+        object.__setattr__(
+            self, "schedule", _canonical("schedule", self.schedule, canonical_schedule)
+        )
+        if not _is_int(self.seed) or not -1 <= self.seed < SEED_LIMIT:
+            raise InvalidRequest("seed", self.seed, f"must be -1 (random) or 0 to {SEED_LIMIT - 1}")
+        if not _is_int(self.batch_size) or not 1 <= self.batch_size <= MAX_BATCH:
+            raise InvalidRequest(
+                "batch_size", self.batch_size, f"must be an integer from 1 to {MAX_BATCH}"
+            )
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise InvalidRequest("model", self.model, "must name an engine, hub id, folder or file")
+        if not _is_float(self.strength) or not 0.0 <= self.strength <= 1.0:
+            raise InvalidRequest("strength", self.strength, "must be a number from 0 to 1")
+        object.__setattr__(self, "strength", float(self.strength))
+        if self.mask is not None and self.init_image is None:
+            raise InvalidRequest("mask", self.mask, "needs an init_image to inpaint")
+        loras = tuple(
+            LoraSpec.parse(item) if isinstance(item, str) else item for item in self.loras
+        )
+        for lora in loras:
+            if not isinstance(lora, LoraSpec) or not _is_float(lora.weight):
+                raise InvalidRequest("loras", lora, "each must be 'path' or 'path:weight'")
+        object.__setattr__(self, "loras", loras)
+
+    # -- derived requests -------------------------------------------------------
+
+    def with_seed(self) -> GenerationRequest:
+        """The same request with a concrete seed (a random one when seed is -1)."""
+        if self.seed != -1:
+            return self
+        return dataclasses.replace(self, seed=random.randrange(SEED_LIMIT))
+
+    def seeds(self) -> list[int]:
+        """Seeds s, s+1, … s+N-1: each batch image is reproducible alone."""
+        if self.seed == -1:
+            raise ValueError("resolve the seed first (with_seed)")
+        return [(self.seed + i) % SEED_LIMIT for i in range(self.batch_size)]
+
+    def replace(self, **changes: Any) -> GenerationRequest:
+        return dataclasses.replace(self, **changes)
+
+    # -- JSON ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["loras"] = [str(lora) for lora in self.loras]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidRequest(
+                "request", ", ".join(unknown), f"unknown fields; known: {', '.join(sorted(known))}"
+            )
+        data = dict(data)
+        data["loras"] = tuple(data.get("loras") or ())
+        return cls(**data)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_float(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value == value and value not in (float("inf"), float("-inf"))
+
+
+def _parses_as_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_type(request: GenerationRequest, name: str, kind: type) -> None:
+    value = getattr(request, name)
+    if not isinstance(value, kind):
+        raise InvalidRequest(name, value, f"must be {kind.__name__}")
+
+
+def _canonical(name: str, value: object, canonical) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequest(name, value, "must be a string")
+    try:
+        return canonical(value)
+    except ValueError as err:
+        raise InvalidRequest(name, value, str(err)) from None
