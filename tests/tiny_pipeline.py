@@ -30,7 +30,7 @@ def write_tokenizer_files(folder: Path) -> None:
     # Merges that rebuild each whole word from its characters, left to right.
     merges: list[str] = []
     for word in WORDS:
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        pieces = [*word[:-1], word[-1] + "</w>"]
         while len(pieces) > 1:
             merged = pieces[0] + pieces[1]
             line = f"{pieces[0]} {pieces[1]}"

@@ -83,11 +83,11 @@ class GenerationRequest:
             if value is None:
                 continue
             if not _is_int(value) or value % 8 or not 8 <= value <= MAX_SIDE:
-                raise InvalidRequest(
-                    name, value, f"must be a multiple of 8 from 8 to {MAX_SIDE}"
-                )
-        if self.width and self.height and self.width * self.height * self.batch_size > (
-            MAX_BATCH_PIXELS
+                raise InvalidRequest(name, value, f"must be a multiple of 8 from 8 to {MAX_SIDE}")
+        if (
+            self.width
+            and self.height
+            and self.width * self.height * self.batch_size > (MAX_BATCH_PIXELS)
         ):
             raise InvalidRequest(
                 "width*height*batch_size",
@@ -98,7 +98,9 @@ class GenerationRequest:
             raise InvalidRequest("steps", self.steps, f"must be an integer from 1 to {MAX_STEPS}")
         if not _is_float(self.guidance_scale) or not 0 <= self.guidance_scale <= MAX_GUIDANCE:
             raise InvalidRequest(
-                "guidance_scale", self.guidance_scale, f"must be a number from 0 to {MAX_GUIDANCE:g}"
+                "guidance_scale",
+                self.guidance_scale,
+                f"must be a number from 0 to {MAX_GUIDANCE:g}",
             )
         object.__setattr__(self, "guidance_scale", float(self.guidance_scale))
         object.__setattr__(self, "sampler", _canonical("sampler", self.sampler, canonical_sampler))
