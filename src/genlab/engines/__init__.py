@@ -1,0 +1,53 @@
+"""Engines: every generator behind one contract (see genlab.core.engine).
+
+`load_engine(model)` picks the engine from the model string: a registered engine
+name ("procedural") runs that engine; anything else is a diffusers model source
+(hub id, local pipeline folder, single checkpoint file).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from genlab.core.registry import Registry
+from genlab.core.request import LoadOptions
+
+if TYPE_CHECKING:
+    from genlab.core.engine import Engine
+
+
+def _procedural(model: str, options: LoadOptions) -> Engine:
+    from genlab.engines.procedural import ProceduralEngine
+
+    return ProceduralEngine()
+
+
+def _diffusers(model: str, options: LoadOptions) -> Engine:
+    from genlab.engines.diffusers_engine import DiffusersEngine
+
+    return DiffusersEngine(model, options)
+
+
+# Model names that select an engine directly; everything else goes to diffusers.
+ENGINES = Registry(
+    "engine",
+    {
+        "procedural": lambda: _procedural,
+        "diffusers": lambda: _diffusers,
+    },
+)
+# Aliases users may type for the procedural engine.
+MODEL_ALIASES = {"shapes-world": "procedural"}
+
+
+def engine_name_for(model: str) -> str:
+    """The engine that runs `model` (cheap: no model is loaded)."""
+    model = MODEL_ALIASES.get(model, model)
+    return model if model in ENGINES and model != "diffusers" else "diffusers"
+
+
+def load_engine(model: str, options: LoadOptions | None = None) -> Engine:
+    """Build the engine for `model`; raises ModelLoadError for a bad source."""
+    options = options or LoadOptions()
+    factory = ENGINES.get(engine_name_for(model))
+    return factory(MODEL_ALIASES.get(model, model), options)
