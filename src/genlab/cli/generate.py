@@ -1,0 +1,136 @@
+"""`genlab generate` — text-to-image, image-to-image and inpainting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from genlab.cli.errors import fail, user_errors
+from genlab.core.request import GenerationRequest, LoadOptions
+from genlab.core.result import StepEvent
+
+console = Console(highlight=False)
+
+Opt = typer.Option
+
+
+@user_errors
+def generate(
+    prompt: Annotated[str | None, typer.Argument(help="What to draw (A1111 syntax).")] = None,
+    negative_prompt: Annotated[str | None, Opt("--negative-prompt", "-n")] = None,
+    width: Annotated[int | None, Opt("--width", "-W", help="Multiple of 8.")] = None,
+    height: Annotated[int | None, Opt("--height", "-H", help="Multiple of 8.")] = None,
+    steps: Annotated[int | None, Opt(help="Denoising steps.")] = None,
+    guidance_scale: Annotated[float | None, Opt("--guidance-scale", "--cfg")] = None,
+    sampler: Annotated[str | None, Opt(help="A1111 name, e.g. 'DPM++ 2M'.")] = None,
+    schedule: Annotated[str | None, Opt(help="Karras, Exponential, SGM Uniform, …")] = None,
+    seed: Annotated[int | None, Opt(help="-1 for random.")] = None,
+    batch_size: Annotated[int | None, Opt("--batch-size", "-b")] = None,
+    model: Annotated[
+        str | None, Opt("--model", "-m", help="procedural, a hub id, folder or checkpoint.")
+    ] = None,
+    init_image: Annotated[Path | None, Opt(help="img2img source image.")] = None,
+    strength: Annotated[float | None, Opt(help="Denoising strength for img2img.")] = None,
+    mask: Annotated[Path | None, Opt(help="Inpainting mask (white = repaint).")] = None,
+    lora: Annotated[list[str] | None, Opt(help="file.safetensors[:weight], repeatable.")] = None,
+    from_image: Annotated[
+        Path | None, Opt("--from", help="Regenerate from an image's metadata.")
+    ] = None,
+    out: Annotated[Path, Opt("--out", "-o", help="Output folder.")] = Path("outputs"),
+    image_format: Annotated[str, Opt("--format", help="png, jpg or webp.")] = "png",
+    grid: Annotated[bool, Opt(help="Also write a labelled grid for batches.")] = True,
+    device: Annotated[str | None, Opt(help="cuda, mps or cpu (default: best).")] = None,
+    dtype: Annotated[str | None, Opt(help="fp16, bf16 or fp32.")] = None,
+    config: Annotated[str | None, Opt(help="Pipeline config for a single-file checkpoint.")] = None,
+    allow_pickle: Annotated[bool, Opt(help="Allow loading pickled .ckpt/.pt files.")] = False,
+    attention_slicing: Annotated[bool, Opt(help="Lower memory, a bit slower.")] = False,
+    cpu_offload: Annotated[bool, Opt(help="Keep idle parts in RAM (accelerators).")] = False,
+) -> None:
+    """Generate images from a prompt and save them with A1111-compatible metadata."""
+    from genlab.services.generation import EngineCache, save_result
+    from genlab.services.generation import generate as run
+
+    overrides = {
+        "prompt": prompt,
+        "negative_prompt": negative_prompt,
+        "width": width,
+        "height": height,
+        "steps": steps,
+        "guidance_scale": guidance_scale,
+        "sampler": sampler,
+        "schedule": schedule,
+        "seed": seed,
+        "batch_size": batch_size,
+        "model": model,
+        "init_image": str(init_image) if init_image else None,
+        "strength": strength,
+        "mask": str(mask) if mask else None,
+        "loras": tuple(lora) if lora else None,
+    }
+    request = build_request(overrides, from_image)
+    load = LoadOptions(
+        device=device,
+        dtype=dtype,
+        config=config,
+        allow_pickle=allow_pickle,
+        attention_slicing=attention_slicing,
+        cpu_offload=cpu_offload,
+    )
+    engines = EngineCache()
+    with console.status(f"loading {request.model}…"):
+        engines.get(request.model, load)
+    with _progress() as progress:
+        task = progress.add_task("generating", total=None)
+
+        def on_step(event: StepEvent) -> None:
+            progress.update(task, completed=event.step, total=event.total)
+
+        result = run(request, load=load, on_step=on_step, engines=engines)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    saved = save_result(result, out, image_format=image_format, grid=grid)
+    for path, seed_used in zip(saved.paths, result.seeds):
+        console.print(f"{path}  (seed {seed_used})")
+    if saved.grid:
+        console.print(f"{saved.grid}  (grid)")
+    seconds = result.timings.get("generate_s", 0.0)
+    console.print(f"{len(saved.paths)} image(s) from {result.model} in {seconds:.2f}s")
+
+
+def build_request(overrides: dict[str, Any], from_image: Path | None) -> GenerationRequest:
+    """Flags given on the command line win over the values read from --from."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if from_image is not None:
+        from genlab.core.metadata import read_metadata, request_from_metadata
+
+        base = request_from_metadata(read_metadata(from_image)).to_dict()
+        return GenerationRequest.from_dict({**base, **given})
+    if "prompt" not in given:
+        raise fail("a PROMPT is needed (or --from IMAGE to regenerate an image)")
+    return GenerationRequest(**given)
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )

@@ -1,0 +1,27 @@
+"""`genlab` — the command-line entry point.
+
+Each command group lives in its own module; this file only assembles them and
+turns user errors into one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from genlab.cli import generate, info, models
+
+app = typer.Typer(
+    name="genlab",
+    help="genlab: generate, inspect and measure images from text.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("generate")(generate.generate)
+app.command("info")(info.info)
+app.command("samplers")(models.samplers)
+app.command("models")(models.models)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,59 @@
+"""`genlab models` and `genlab samplers` — what can run, and how."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genlab.cli.errors import user_errors
+from genlab.core.request import LoadOptions
+
+console = Console(highlight=False)
+
+
+@user_errors
+def samplers(
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="List what this model accepts.")
+    ] = None,
+    config: Annotated[str | None, typer.Option(help="Config for a single-file checkpoint.")] = None,
+    allow_pickle: Annotated[bool, typer.Option(help="Allow pickled checkpoints.")] = False,
+) -> None:
+    """List A1111 sampler and schedule names, or those a given model accepts."""
+    from genlab.core.samplers import SAMPLERS, SCHEDULES
+
+    if model is None:
+        table = Table("sampler", "schedule types")
+        for name in SAMPLERS:
+            table.add_row(name, ", ".join(SCHEDULES))
+        console.print(table)
+        console.print("Use --model to see which combinations a model accepts.")
+        return
+    from genlab.engines import load_engine
+
+    with console.status(f"loading {model}…"):
+        engine = load_engine(model, LoadOptions(config=config, allow_pickle=allow_pickle))
+    accepted = engine.samplers()
+    if not accepted:
+        console.print(
+            f"{engine.model} ({engine.name} engine) has no samplers: it is not a diffuser."
+        )
+        return
+    table = Table("sampler", "schedule types", title=f"{engine.model}")
+    for name, schedules in accepted:
+        table.add_row(name, ", ".join(schedules))
+    console.print(table)
+
+
+@user_errors
+def models() -> None:
+    """List the engines and the models found locally (no downloads)."""
+    from genlab.services.catalog import local_models
+
+    table = Table("model", "engine", "source", "description")
+    for item in local_models():
+        table.add_row(item.name, item.engine, item.source, item.description)
+    console.print(table)

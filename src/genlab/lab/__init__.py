@@ -1,0 +1,1 @@
+"""The prompt lab: grids and contact sheets now; sweeps, records and reports later."""

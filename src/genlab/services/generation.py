@@ -1,0 +1,107 @@
+"""Generate images and save them with their metadata.
+
+`generate` resolves the seed once (so the result and every file carry the real
+one), reuses a loaded engine when the model and load options match, and runs it.
+`save_result` writes A1111-style numbered files atomically, plus a labelled grid
+for batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from genlab.core.errors import InvalidRequest
+from genlab.core.request import GenerationRequest, LoadOptions
+from genlab.core.result import GenerationResult, StepCallback
+
+if TYPE_CHECKING:
+    from genlab.core.engine import Engine
+
+log = logging.getLogger(__name__)
+
+IMAGE_FORMATS = ("png", "jpg", "webp")
+_NUMBERED = re.compile(r"^(\d{5})-")
+_GRID = re.compile(r"^grid-(\d{4})\.")
+
+
+class EngineCache:
+    """Keeps the most recently used engine loaded: loading a model costs far more
+    than running it, and jobs for the same model usually come in runs. Only one is
+    kept so two large checkpoints never sit in memory together."""
+
+    def __init__(self) -> None:
+        self._key: tuple[str, LoadOptions] | None = None
+        self._engine: Engine | None = None
+
+    def get(self, model: str, options: LoadOptions) -> Engine:
+        from genlab.engines import load_engine
+
+        key = (model, options)
+        if self._key != key:
+            self._engine = None  # drop the old model before loading the next
+            started = time.perf_counter()
+            self._engine = load_engine(model, options)
+            log.info("loaded %s in %.2fs", model, time.perf_counter() - started)
+            self._key = key
+        assert self._engine is not None
+        return self._engine
+
+    def clear(self) -> None:
+        self._key = self._engine = None
+
+
+_shared_cache = EngineCache()
+
+
+def generate(
+    request: GenerationRequest,
+    *,
+    load: LoadOptions | None = None,
+    on_step: StepCallback | None = None,
+    engines: EngineCache | None = None,
+) -> GenerationResult:
+    """Run one request on the engine its `model` names; the seed is resolved here."""
+    engine = (engines or _shared_cache).get(request.model, load or LoadOptions())
+    return engine.generate(request.with_seed(), on_step=on_step)
+
+
+@dataclass(frozen=True)
+class SavedImages:
+    paths: tuple[Path, ...]
+    grid: Path | None
+
+
+def save_result(
+    result: GenerationResult, out_dir: Path, *, image_format: str = "png", grid: bool = True
+) -> SavedImages:
+    """Write `00001-<seed>.png`-style files (numbering continues what is there) and,
+    for a batch, `grid-0001.png`. Each file is complete or absent, never partial."""
+    from genlab.core.metadata import genlab_record, infotext, save_image
+    from genlab.lab.grid import labelled_grid
+
+    if image_format not in IMAGE_FORMATS:
+        raise InvalidRequest("format", image_format, f"must be one of {', '.join(IMAGE_FORMATS)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    number = _next_number(out_dir, _NUMBERED)
+    paths = []
+    for i, (image, seed) in enumerate(zip(result.images, result.seeds)):
+        path = out_dir / f"{number + i:05d}-{seed}.{image_format}"
+        save_image(image, path, infotext(result, i), genlab_record(result, i))
+        paths.append(path)
+    grid_path = None
+    if grid and len(result.images) > 1:
+        sheet = labelled_grid(result.images, [f"seed {s}" for s in result.seeds])
+        grid_path = out_dir / f"grid-{_next_number(out_dir, _GRID):04d}.png"
+        # The grid carries the first image's parameters, as A1111's grids do.
+        save_image(sheet, grid_path, infotext(result, 0))
+    return SavedImages(tuple(paths), grid_path)
+
+
+def _next_number(folder: Path, pattern: re.Pattern[str]) -> int:
+    numbers = [int(m.group(1)) for p in folder.iterdir() if (m := pattern.match(p.name))]
+    return max(numbers, default=0) + 1
