@@ -105,7 +105,7 @@ def test_plurals_counts_synonyms_and_open_attributes() -> None:
 
 
 def test_a1111_weights_are_stripped() -> None:
-    text = "((a red circle)) left of [a blue:0.8 square], (night:1.3)"
+    text = "((a red circle)) left of [a (blue:0.8) square], (night:1.3)"
     result = parse_prompt(text)
     assert objects_of(text) == [("circle", "red", None), ("square", "blue", None)]
     assert result.scene_spec.lighting == "night" and result.unknown_words == []

@@ -17,6 +17,7 @@ import time
 from genlab.core.errors import EngineError
 from genlab.core.request import GenerationRequest
 from genlab.core.result import GenerationResult, StepCallback, StepEvent
+from genlab.prompts import expand
 from genlab.world import WORLD_VERSION
 from genlab.world.parse import scene_from_prompt
 from genlab.world.render import render
@@ -96,6 +97,6 @@ class ProceduralEngine:
 
 
 def _prompt_for(request: GenerationRequest, seed: int) -> str:
-    """The prompt text image `seed` uses. The one place where per-image prompt
-    expansion (wildcards) will plug in; for now the prompt as given."""
-    return request.prompt
+    """The prompt text image `seed` uses: wildcards chosen from that image's seed, so
+    batch image i is the single image with seed s+i."""
+    return expand(request.prompt, seed)

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from genlab.core.errors import InvalidRequest
+from genlab.prompts.syntax import plain_text
 from genlab.world.scene import (
     ObjectSpec,
     Relation,
@@ -33,9 +34,6 @@ from genlab.world.scene import (
 )
 from genlab.world.vocab import COLOURS, LIGHTINGS, MAX_OBJECTS, SHAPES, SIZES, STYLES, lexicon
 
-_WEIGHT = re.compile(r":\s*[-+]?(?:\d+\.?\d*|\.\d+)")  # A1111 "(word:1.2)"
-_BRACKETS = re.compile(r"[\\()\[\]]")
-_BREAK = re.compile(r"\bBREAK\b")  # A1111's chunk marker, upper case only
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+|[.;,]")
 
 
@@ -59,7 +57,10 @@ def scene_from_prompt(text: str, rng: random.Random) -> tuple[Scene, list[str]]:
     if not objects:  # "at night" alone: any objects, related as random scenes are
         count = rng.choices([1, 2, 3], [2, 4, 4])[0]
         objects, relations = [ObjectSpec()] * count, random_relations(count, rng)
-    style = spec.style or rng.choice(STYLES)
+    # A prompt that names colours never gets monochrome by chance: it would erase them.
+    named_colours = spec.background or any(o.colour for o in objects)
+    styles = [s for s in STYLES if s != "monochrome"] if named_colours else list(STYLES)
+    style = spec.style or rng.choice(styles)
     lighting = spec.lighting or rng.choice(LIGHTINGS)
     shapes = [o.shape or rng.choice(SHAPES) for o in objects]
     sizes = [o.size or rng.choice(SIZES) for o in objects]
@@ -83,7 +84,7 @@ def scene_from_prompt(text: str, rng: random.Random) -> tuple[Scene, list[str]]:
 
 def plain_words(text: str) -> list[str]:
     """Lower-case tokens with A1111 weights, brackets and BREAK removed."""
-    text = _BRACKETS.sub(" ", _BREAK.sub(" ", _WEIGHT.sub(" ", text)))
+    text = plain_text(text)
     return _TOKEN.findall(text.lower().replace("-", " ").replace("_", " "))
 
 
