@@ -29,7 +29,11 @@ def test_alpha_kept_or_composited_on_white(tmp_path: Path) -> None:
 def test_sixteen_bit_scaled_by_full_range(tmp_path: Path) -> None:
     data = np.full((8, 8), 65535 // 2, dtype=np.uint16)
     Image.fromarray(data).save(tmp_path / "deep.png")  # mode I;16
-    assert open_image(tmp_path / "deep.png").getpixel((0, 0)) == (128, 128, 128)
+    assert open_image(tmp_path / "deep.png").getpixel((0, 0)) == (
+        127,
+        127,
+        127,
+    )  # 32767/65535 of full scale
 
 
 def test_bad_files_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
