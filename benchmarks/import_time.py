@@ -40,9 +40,8 @@ def main() -> None:
     ).stdout.strip()
     print(f"baseline: bare `python -c pass`   median {baseline * 1000:7.1f} ms ({RUNS} runs)")
     print(f"`import genlab`                     median {with_genlab * 1000:7.1f} ms")
-    print(
-        f"import cost: {(with_genlab - baseline) * 1000:.1f} ms, ratio {with_genlab / baseline:.2f}x"
-    )
+    cost_ms = (with_genlab - baseline) * 1000
+    print(f"import cost: {cost_ms:.1f} ms, ratio {with_genlab / baseline:.2f}x")
     print(f"heavy modules loaded by `import genlab, genlab.cli.main`: {heavy}")
 
 
