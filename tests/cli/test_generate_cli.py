@@ -21,8 +21,14 @@ def invoke(*args: str):
 
 def test_procedural_batch_writes_numbered_files_grid_and_metadata(tmp_path: Path) -> None:
     result = invoke(
-        "generate", "a large red circle left of a small blue square", "--seed", "42",
-        "-b", "3", "-o", str(tmp_path),
+        "generate",
+        "a large red circle left of a small blue square",
+        "--seed",
+        "42",
+        "-b",
+        "3",
+        "-o",
+        str(tmp_path),
     )
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -53,8 +59,18 @@ def test_from_image_regenerates_identical_pixels(tmp_path: Path, tiny_sd_dir: Pa
     first = tmp_path / "first"
     again = tmp_path / "again"
     invoke(
-        "generate", "a (red:1.2) circle", "-m", str(tiny_sd_dir), "--steps", "2",
-        "--seed", "3", "-b", "2", "-o", str(first),
+        "generate",
+        "a (red:1.2) circle",
+        "-m",
+        str(tiny_sd_dir),
+        "--steps",
+        "2",
+        "--seed",
+        "3",
+        "-b",
+        "2",
+        "-o",
+        str(first),
     )
     source = first / "00002-4.png"
     result = invoke("generate", "--from", str(source), "-o", str(again))

@@ -35,5 +35,5 @@ def test_output_path_never_overwrites_and_checks_suffix(tmp_path: Path) -> None:
     first.write_bytes(b"x")
     assert output_path(tmp_path, source, "style").name == "photo-style-2.png"
     assert output_path(tmp_path / "x.webp", source, "style") == tmp_path / "x.webp"
-    with pytest.raises(UnsupportedImage, match="suffix '.gif'"):
+    with pytest.raises(UnsupportedImage, match=r"suffix '\.gif'"):
         output_path(tmp_path / "x.gif", source, "style")

@@ -79,7 +79,7 @@ def generate(
         "mask": str(mask) if mask else None,
         "loras": tuple(lora) if lora else None,
     }
-    request = build_request(overrides, from_image)
+    request, only = build_request(overrides, from_image)
     load = LoadOptions(
         device=device,
         dtype=dtype,
@@ -100,26 +100,33 @@ def generate(
         result = run(request, load=load, on_step=on_step, engines=engines)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    saved = save_result(result, out, image_format=image_format, grid=grid)
-    for path, seed_used in zip(saved.paths, result.seeds):
-        console.print(f"{path}  (seed {seed_used})")
+    saved = save_result(result, out, image_format=image_format, grid=grid, only=only)
+    for path in saved.paths:
+        console.print(str(path))
     if saved.grid:
         console.print(f"{saved.grid}  (grid)")
     seconds = result.timings.get("generate_s", 0.0)
     console.print(f"{len(saved.paths)} image(s) from {result.model} in {seconds:.2f}s")
 
 
-def build_request(overrides: dict[str, Any], from_image: Path | None) -> GenerationRequest:
-    """Flags given on the command line win over the values read from --from."""
+def build_request(
+    overrides: dict[str, Any], from_image: Path | None
+) -> tuple[GenerationRequest, int | None]:
+    """The request to run and, for an exact --from of a batch image, which image to keep.
+    Flags given on the command line win over the values read from --from."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    if from_image is not None:
-        from genlab.core.metadata import read_metadata, request_from_metadata
+    if from_image is None:
+        if "prompt" not in given:
+            raise fail("a PROMPT is needed (or --from IMAGE to regenerate an image)")
+        return GenerationRequest(**given), None
+    from genlab.core.imageio import read_metadata
+    from genlab.services.generation import reproduction
 
-        base = request_from_metadata(read_metadata(from_image)).to_dict()
-        return GenerationRequest.from_dict({**base, **given})
-    if "prompt" not in given:
-        raise fail("a PROMPT is needed (or --from IMAGE to regenerate an image)")
-    return GenerationRequest(**given)
+    request, only = reproduction(read_metadata(from_image))
+    if only is not None and ({"seed", "batch_size"} & given.keys()):
+        # A new seed or batch is a new image, not a reproduction: start from the image alone.
+        request, only = request.replace(seed=request.seeds()[only], batch_size=1), None
+    return GenerationRequest.from_dict({**request.to_dict(), **given}), only
 
 
 def _progress() -> Progress:

@@ -21,6 +21,7 @@ from genlab.core.result import GenerationResult, StepCallback
 
 if TYPE_CHECKING:
     from genlab.core.engine import Engine
+    from genlab.core.imageio import ImageMetadata
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,16 @@ class SavedImages:
 
 
 def save_result(
-    result: GenerationResult, out_dir: Path, *, image_format: str = "png", grid: bool = True
+    result: GenerationResult,
+    out_dir: Path,
+    *,
+    image_format: str = "png",
+    grid: bool = True,
+    only: int | None = None,
 ) -> SavedImages:
     """Write `00001-<seed>.png`-style files (numbering continues what is there) and,
-    for a batch, `grid-0001.png`. Each file is complete or absent, never partial."""
+    for a batch, `grid-0001.png`. Each file is complete or absent, never partial.
+    `only` saves just that image of the batch (its metadata still names the batch)."""
     from genlab.core.metadata import genlab_record, infotext, save_image
     from genlab.lab.grid import labelled_grid
 
@@ -88,18 +95,38 @@ def save_result(
         raise InvalidRequest("format", image_format, f"must be one of {', '.join(IMAGE_FORMATS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     number = _next_number(out_dir, _NUMBERED)
+    indices = range(len(result.images)) if only is None else [only]
     paths = []
-    for i, (image, seed) in enumerate(zip(result.images, result.seeds)):
-        path = out_dir / f"{number + i:05d}-{seed}.{image_format}"
-        save_image(image, path, infotext(result, i), genlab_record(result, i))
+    for n, i in enumerate(indices):
+        path = out_dir / f"{number + n:05d}-{result.seeds[i]}.{image_format}"
+        save_image(result.images[i], path, infotext(result, i), genlab_record(result, i))
         paths.append(path)
     grid_path = None
-    if grid and len(result.images) > 1:
+    if grid and len(paths) > 1:
         sheet = labelled_grid(result.images, [f"seed {s}" for s in result.seeds])
         grid_path = out_dir / f"grid-{_next_number(out_dir, _GRID):04d}.png"
         # The grid carries the first image's parameters, as A1111's grids do.
         save_image(sheet, grid_path, infotext(result, 0))
     return SavedImages(tuple(paths), grid_path)
+
+
+def reproduction(meta: ImageMetadata) -> tuple[GenerationRequest, int | None]:
+    """The request that regenerates an image, and which image of its batch to keep.
+
+    A batched model call can round differently from a single one (a level or two in a
+    few pixels), so an image that came from a batch is reproduced exactly by running
+    its whole batch again; its record says which batch and which index."""
+    from genlab.core.metadata import request_from_metadata
+
+    request = request_from_metadata(meta)
+    batch = (meta.record or {}).get("batch")
+    if not isinstance(batch, dict) or batch.get("size", 1) <= 1:
+        return request, None
+    try:
+        size, index, first = int(batch["size"]), int(batch["index"]), int(batch["seed"])
+        return request.replace(seed=first, batch_size=size), index
+    except (KeyError, TypeError, ValueError):
+        return request, None  # an unreadable batch note: regenerate the image alone
 
 
 def _next_number(folder: Path, pattern: re.Pattern[str]) -> int:

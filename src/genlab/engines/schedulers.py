@@ -1,0 +1,117 @@
+"""A1111 sampler and schedule-type names → diffusers schedulers.
+
+A scheduler is always rebuilt from the model's own scheduler config
+(`cls.from_config(config, **overrides)`), so betas, prediction type and timestep
+offsets stay what the model was trained with; only the sampling method and the
+sigma spacing change. A combination is offered only when the scheduler class
+really has the switch (e.g. DPMSolverSinglestep has no `timestep_spacing`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from genlab.core.errors import EngineError
+from genlab.core.samplers import SAMPLERS, SCHEDULES
+
+# sampler → (diffusers class name, fixed config overrides)
+SAMPLER_CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
+    "Euler": ("EulerDiscreteScheduler", {}),
+    "Euler a": ("EulerAncestralDiscreteScheduler", {}),
+    "Heun": ("HeunDiscreteScheduler", {}),
+    "LMS": ("LMSDiscreteScheduler", {}),
+    "DPM2": ("KDPM2DiscreteScheduler", {}),
+    "DPM2 a": ("KDPM2AncestralDiscreteScheduler", {}),
+    "DPM++ 2M": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "DPM++ 2M SDE": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}),
+    # A1111's DPM++ SDE is a stochastic single-step solver; diffusers' closest
+    # without the optional torchsde dependency is DPMSolverSinglestep (projects differ).
+    "DPM++ SDE": ("DPMSolverSinglestepScheduler", {}),
+    "DDIM": ("DDIMScheduler", {}),
+    "UniPC": ("UniPCMultistepScheduler", {}),
+}
+assert set(SAMPLER_CLASSES) == set(SAMPLERS)
+
+_SIGMA_FLAGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
+# schedule → overrides; Uniform switches every special spacing off.
+SCHEDULE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "Automatic": {},
+    "Uniform": {},
+    "Karras": {"use_karras_sigmas": True},
+    "Exponential": {"use_exponential_sigmas": True},
+    "SGM Uniform": {"timestep_spacing": "trailing"},
+    "Beta": {"use_beta_sigmas": True},
+}
+assert set(SCHEDULE_OVERRIDES) == set(SCHEDULES)
+
+# Flow-matching models (velocity towards data along straight paths) need solvers
+# that understand flow sigmas; in an SD pipeline these two do (the UNet then sees
+# t = sigma * 1000). Euler-family k-diffusion schedulers would sample garbage.
+FLOW_SAMPLERS = ("DPM++ 2M", "UniPC")
+FLOW_OVERRIDES = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
+
+
+def is_flow_model(config: Mapping[str, Any]) -> bool:
+    return (
+        bool(config.get("use_flow_sigmas"))
+        or config.get("prediction_type") == "flow_prediction"
+        or str(config.get("_class_name", "")).startswith("FlowMatch")
+    )
+
+
+def _scheduler_class(name: str) -> type:
+    import diffusers
+
+    return getattr(diffusers, name)
+
+
+def _params(cls: type) -> set[str]:
+    return set(inspect.signature(cls.__init__).parameters)
+
+
+def _overrides(cls: type, schedule: str) -> dict[str, Any] | None:
+    """The config changes for `schedule` on `cls`, or None when `cls` cannot do it."""
+    wanted = SCHEDULE_OVERRIDES[schedule]
+    params = _params(cls)
+    if not set(wanted) <= params:
+        return None
+    if schedule == "Automatic":
+        return {}
+    # Sigma spacings exclude each other: switch off the ones not asked for.
+    off = {flag: False for flag in _SIGMA_FLAGS if flag in params}
+    return {**off, **wanted}
+
+
+def accepted_samplers(config: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    """(sampler, [schedule types]) a model with this scheduler config accepts."""
+    if is_flow_model(config):
+        return [(name, ["Automatic"]) for name in FLOW_SAMPLERS]
+    accepted = []
+    for sampler, (class_name, _) in SAMPLER_CLASSES.items():
+        cls = _scheduler_class(class_name)
+        schedules = [s for s in SCHEDULE_OVERRIDES if _overrides(cls, s) is not None]
+        accepted.append((sampler, schedules))
+    return accepted
+
+
+def make_scheduler(config: Mapping[str, Any], sampler: str, schedule: str):
+    """A diffusers scheduler for this model's config, or EngineError naming what works."""
+    accepted = dict(accepted_samplers(config))
+    if sampler not in accepted:
+        kind = "a flow-matching model" if is_flow_model(config) else "this model"
+        raise EngineError(
+            f"sampler {sampler!r} does not work with {kind}; accepted: {', '.join(accepted)}"
+        )
+    if schedule not in accepted[sampler]:
+        raise EngineError(
+            f"schedule type {schedule!r} is not available with sampler {sampler!r}; "
+            f"accepted: {', '.join(accepted[sampler])}"
+        )
+    class_name, fixed = SAMPLER_CLASSES[sampler]
+    cls = _scheduler_class(class_name)
+    overrides = {**fixed, **(_overrides(cls, schedule) or {})}
+    if is_flow_model(config):
+        overrides.update(FLOW_OVERRIDES)
+    return cls.from_config(dict(config), **overrides)
