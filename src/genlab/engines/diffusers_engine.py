@@ -225,7 +225,12 @@ def _path(location: str):
 def _load_pipeline(source: ModelSource, options: LoadOptions, dtype):
     """Load the pipeline, turning every library failure into one ModelLoadError line."""
     import diffusers
+    import transformers
     from safetensors import SafetensorError
+
+    # genlab draws its own progress; the libraries' loading bars would interleave.
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
 
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     try:

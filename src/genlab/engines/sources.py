@@ -85,9 +85,10 @@ def hub_snapshot(model_id: str) -> Path:
     try:
         return Path(snapshot_download(model_id, local_files_only=offline))
     except LocalEntryNotFoundError:
+        why = "HF_HUB_OFFLINE is set" if offline else "the hub could not be reached"
         raise ModelLoadError(
-            f"{model_id} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
-            "download it once online or point at a local folder"
+            f"model {model_id!r} is not a local folder or file, and as a hub id it is not in "
+            f"the Hugging Face cache ({why}); check the path, or download it once online"
         ) from None
     except OSError as err:
         raise ModelLoadError(f"cannot fetch {model_id}: {_first_line(err)}") from None
