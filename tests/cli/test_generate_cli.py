@@ -119,3 +119,16 @@ def test_info_on_a_file_that_is_not_an_image_is_one_line(tmp_path: Path) -> None
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("image_format", ["jpg", "webp"])
+def test_jpeg_and_webp_carry_the_same_parameters(tmp_path: Path, image_format: str) -> None:
+    result = invoke(
+        "generate", "a pink heart", "--seed", "2", "--format", image_format, "-o", str(tmp_path)
+    )
+    assert result.exit_code == 0, result.output
+    path = tmp_path / f"00001-2.{image_format}"
+    info = invoke("info", str(path))
+    assert info.output.startswith("a pink heart\nSeed: 2, Size: 256x256")
+    again = invoke("generate", "--from", str(path), "-o", str(tmp_path / "again"))
+    assert again.exit_code == 0, again.output
