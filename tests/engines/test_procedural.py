@@ -32,7 +32,7 @@ def test_is_an_engine_found_by_name_and_alias() -> None:
         assert isinstance(engine, ProceduralEngine) and isinstance(engine, Engine)
     engine = ProceduralEngine()
     assert (engine.name, engine.model, engine.samplers()) == ("procedural", "shapes-world", [])
-    expected = hashlib.sha256(b"shapes-world-v1").hexdigest()[:10]
+    expected = hashlib.sha256(b"shapes-world-v2").hexdigest()[:10]
     assert engine.model_hash == expected
 
 

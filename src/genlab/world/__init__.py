@@ -13,4 +13,4 @@ from __future__ import annotations
 # Bump whenever the same seed and prompt would give different pixels (renderer,
 # layout, vocabulary or sampling order changed): it feeds the engine's model hash, so
 # images made before and after never claim to come from the same model.
-WORLD_VERSION = "shapes-world-v1"
+WORLD_VERSION = "shapes-world-v2"

@@ -73,7 +73,7 @@ def render(
     if scene.style == "watercolour":  # uneven paper
         canvas *= (0.96 + 0.06 * _smooth_noise(noise, height, width, 8))[..., None]
     for obj in scene.objects:
-        _paint(canvas, obj, scene.style, noise)
+        _paint(canvas, obj, scene.style, noise, _rgb(scene.background))
     canvas = _light(canvas, scene.lighting, rng)
     if scene.style == "monochrome":
         canvas = np.repeat((canvas @ LUMA)[..., None], 3, axis=2)
@@ -106,7 +106,13 @@ def _smooth_noise(noise: np.random.Generator, height: int, width: int, cells: in
 # -- shapes --------------------------------------------------------------------------
 
 
-def _paint(canvas: np.ndarray, obj: ShapeObject, style: str, noise: np.random.Generator) -> None:
+def _paint(
+    canvas: np.ndarray,
+    obj: ShapeObject,
+    style: str,
+    noise: np.random.Generator,
+    background: np.ndarray,
+) -> None:
     height, width = canvas.shape[:2]
     cx, cy = obj.x * width, obj.y * height
     radius = obj.extent * min(width, height)
@@ -153,8 +159,17 @@ def _paint(canvas: np.ndarray, obj: ShapeObject, style: str, noise: np.random.Ge
         line = max(1, round(0.12 * radius * SUPERSAMPLE))
         ImageDraw.Draw(stroke).polygon(points, outline=255, width=line)
         edge = np.minimum(_reduce(stroke), cover)[..., None]
-        # A dark shade of the shape's own colour keeps the hue readable at the border.
-        region[...] = region * (1 - edge) + colour * 0.3 * edge
+        region[...] = region * (1 - edge) + outline_colour(colour, background) * edge
+
+
+def outline_colour(colour: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The border of an outlined shape: a shade of its own colour keeps the hue
+    readable — a dark shade, or a light tint where the background is darker than
+    that shade, so the outline never vanishes into the background (the detector
+    measures shapes by what it can see)."""
+    dark, light = colour * 0.3, colour + 0.6 * (1 - colour)
+    contrast = [abs(float((ink - background) @ LUMA)) for ink in (dark, light)]
+    return dark if contrast[0] >= contrast[1] else light
 
 
 def _reduce(mask: Image.Image) -> np.ndarray:
