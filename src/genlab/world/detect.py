@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw
 
-from genlab.world.render import LUMA, OUTLINES, _light, outline_colour
+from genlab.world.render import LUMA, OUTLINES, _light, outline_inks
 from genlab.world.scene import SIZE_EXTENT, Scene, relation_holds
 from genlab.world.vocab import COLOURS, LIGHTINGS
 
@@ -213,8 +213,8 @@ def _coverage(pixels: NDArray, expected: NDArray, inside: NDArray) -> NDArray:
     # Outlined shapes have a rim in a shade of their colour (as the renderer paints
     # it); a pixel counts as covered if it moved towards either ink.
     coverage = []
-    # The unlit background is unknown here; the lit one orders shades the same way.
-    for ink in (colour, outline_colour(colour, background)):
+    # Lighting can change which shade the renderer would pick, so both are tried.
+    for ink in (colour, *outline_inks(colour)):
         towards = ink - background
         moved = ((pixels - expected) * towards).sum(axis=2) / max(float(towards @ towards), 1e-6)
         coverage.append(np.clip(moved, 0, 1))

@@ -162,14 +162,21 @@ def _paint(
         region[...] = region * (1 - edge) + outline_colour(colour, background) * edge
 
 
+def outline_inks(colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A dark shade and a light tint of `colour`, the two candidate outline inks."""
+    return colour * 0.3, colour + 0.6 * (1 - colour)
+
+
 def outline_colour(colour: np.ndarray, background: np.ndarray) -> np.ndarray:
     """The border of an outlined shape: a shade of its own colour keeps the hue
-    readable — a dark shade, or a light tint where the background is darker than
-    that shade, so the outline never vanishes into the background (the detector
-    measures shapes by what it can see)."""
-    dark, light = colour * 0.3, colour + 0.6 * (1 - colour)
-    contrast = [abs(float((ink - background) @ LUMA)) for ink in (dark, light)]
-    return dark if contrast[0] >= contrast[1] else light
+    readable. Of a dark shade and a light tint, the one that stands out most from
+    both the fill and the background is used, so the outline never vanishes (the
+    detector measures shapes by what it can see)."""
+    inks = outline_inks(colour)
+    visibility = [
+        min(np.linalg.norm(ink - colour), np.linalg.norm(ink - background)) for ink in inks
+    ]
+    return inks[int(np.argmax(visibility))]
 
 
 def _reduce(mask: Image.Image) -> np.ndarray:
