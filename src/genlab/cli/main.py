@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from genlab.cli import generate, info, models
+from genlab.cli import generate, info, models, world
 
 app = typer.Typer(
     name="genlab",
@@ -21,6 +21,7 @@ app.command("generate")(generate.generate)
 app.command("info")(info.info)
 app.command("samplers")(models.samplers)
 app.command("models")(models.models)
+app.add_typer(world.app, name="world")
 
 
 def main() -> None:
