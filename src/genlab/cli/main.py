@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from genlab.cli import generate, info, models, world
+from genlab.cli import evaluate, generate, info, models, world
 
 app = typer.Typer(
     name="genlab",
@@ -22,6 +22,7 @@ app.command("info")(info.info)
 app.command("samplers")(models.samplers)
 app.command("models")(models.models)
 app.add_typer(world.app, name="world")
+app.add_typer(evaluate.app, name="eval")
 
 
 def main() -> None:

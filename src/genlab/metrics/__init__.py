@@ -1,0 +1,1 @@
+"""Measurement: feature-free metrics now (prompt adherence); FD/KID/CLIP score next."""
