@@ -6,9 +6,10 @@ tokenizer is written from a local vocab/merges pair, so nothing touches the netw
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
+
+from genlab.train.tokenizer import write_tokenizer_files
 
 # Enough words for the test prompts; every other word falls back to characters.
 WORDS = (
@@ -17,30 +18,6 @@ WORDS = (
     "heart hexagon small large big background night noon golden hour photo painting "
     "cute sky tree house blurry ugly"
 ).split()
-
-
-def write_tokenizer_files(folder: Path) -> None:
-    """A CLIP-style BPE vocabulary: single characters plus whole words, no merges."""
-    folder.mkdir(parents=True, exist_ok=True)
-    chars = sorted(set("abcdefghijklmnopqrstuvwxyz0123456789.,:;!?'()[]{}|_-+*/\\\"#&%$@=<>~^`"))
-    tokens = ["<|startoftext|>", "<|endoftext|>"]
-    tokens += chars + [c + "</w>" for c in chars]
-    tokens += [w + "</w>" for w in WORDS]
-    vocab = {tok: i for i, tok in enumerate(dict.fromkeys(tokens))}
-    # Merges that rebuild each whole word from its characters, left to right.
-    merges: list[str] = []
-    for word in WORDS:
-        pieces = [*word[:-1], word[-1] + "</w>"]
-        while len(pieces) > 1:
-            merged = pieces[0] + pieces[1]
-            line = f"{pieces[0]} {pieces[1]}"
-            if line not in merges:
-                merges.append(line)
-            if merged not in vocab:
-                vocab[merged] = len(vocab)
-            pieces = [merged, *pieces[2:]]
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
 
 
 def build_tiny_pipeline(folder: Path, *, inpaint: bool = False) -> Path:
@@ -55,7 +32,7 @@ def build_tiny_pipeline(folder: Path, *, inpaint: bool = False) -> Path:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     with tempfile.TemporaryDirectory() as tok_dir:
-        write_tokenizer_files(Path(tok_dir))
+        write_tokenizer_files(Path(tok_dir), WORDS)
         tokenizer = CLIPTokenizer.from_pretrained(tok_dir, model_max_length=77)
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
