@@ -1,0 +1,1 @@
+"""Image-to-image transfer: colour, palettes and style."""
