@@ -168,7 +168,9 @@ def _pixels(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return flat if mask is None else flat[mask.reshape(-1)]
 
 
-def _linear(matrix: np.ndarray, x: np.ndarray, out: np.ndarray, bias=None) -> np.ndarray:
+def _linear(
+    matrix: np.ndarray, x: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None
+) -> np.ndarray:
     """out[i] = Σ_j matrix[i, j]·x[j] (+ bias[i]) on planar (3, n) float32 data.
 
     Nine scalar-times-vector passes beat `matrix @ x` by far here: BLAS is tuned for big
@@ -205,7 +207,9 @@ def _log_lms_moments(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, outer / n - np.outer(mean, mean)
 
 
-def lalphabeta_stats(image: np.ndarray, mask: np.ndarray | None = None):
+def lalphabeta_stats(
+    image: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (each (3,)) of an image in Reinhard's lαβ (log10)."""
     mean, cov = _log_lms_moments(_pixels(image, mask))
     to_lab = LMS_TO_LAB / np.log(10.0)  # natural log → log10, as in the paper
