@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from genlab.cli import evaluate, generate, info, models, world
+from genlab.cli import colour, evaluate, generate, info, models, world
 
 app = typer.Typer(
     name="genlab",
@@ -21,6 +21,8 @@ app.command("generate")(generate.generate)
 app.command("info")(info.info)
 app.command("samplers")(models.samplers)
 app.command("models")(models.models)
+app.command("recolor")(colour.recolor)
+app.command("palette")(colour.palette)
 app.add_typer(world.app, name="world")
 app.add_typer(evaluate.app, name="eval")
 
