@@ -9,18 +9,20 @@ single CLIP text encoder (SD 1.x/2.x); other pipelines get the plain text.
 from __future__ import annotations
 
 import logging
-import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genlab.core.errors import InvalidRequest, ModelLoadError, UnsupportedImage
+from genlab.core.errors import EngineError, InvalidRequest, UnsupportedImage
 from genlab.core.images import open_image
 from genlab.core.request import GenerationRequest, LoadOptions
 from genlab.core.result import GenerationResult, StepCallback, StepEvent
 from genlab.engines.devices import pick_device, pick_dtype
+from genlab.engines.loading import load_pipeline
 from genlab.engines.lora import LoraSet
-from genlab.engines.schedulers import accepted_samplers, make_scheduler
-from genlab.engines.sources import ModelSource, hub_snapshot, resolve_source, short_hash
+from genlab.engines.memory import MEMORY_SHARE, activation_bytes, free_memory
+from genlab.engines.schedulers import accepted_samplers, make_scheduler, scheduler_config
+from genlab.engines.sources import hub_snapshot, resolve_source, short_hash
 from genlab.prompts import expand, plain_text
 
 if TYPE_CHECKING:
@@ -28,31 +30,43 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Share of free memory a generation may plan to use; the rest is for weights,
-# activations outside attention and the rest of the system.
-MEMORY_HEADROOM = 0.5
+# A1111 rounds an init image's size down to a multiple of 8 when no size is given.
+INIT_SIZE_MULTIPLE = 8
 
 
 class DiffusersEngine:
+    """A loaded diffusers pipeline behind genlab's engine contract.
+
+    `memory_budget` (bytes) replaces the measured free memory in the size check,
+    for a server that shares one device between jobs.
+    """
+
     name = "diffusers"
 
-    def __init__(self, model: str, options: LoadOptions | None = None):
+    def __init__(
+        self, model: str, options: LoadOptions | None = None, *, memory_budget: int | None = None
+    ):
         options = options or LoadOptions()
         started = time.perf_counter()
         self.source = resolve_source(model, options)
         self.device = pick_device(options.device)
         self.dtype = pick_dtype(self.device, options.dtype)
-        self.warnings: list[str] = []
-        self.pipe = _load_pipeline(self.source, options, self.dtype)
+        self.memory_budget = memory_budget
+        self.warnings: tuple[str, ...] = ()
+        location = (
+            hub_snapshot(self.source.location)
+            if self.source.kind == "hub"
+            else Path(self.source.location)
+        )
+        self.pipe = load_pipeline(self.source, location, options, self.dtype)
         self.model = self.source.name
-        location = hub_snapshot(self.source.location) if self.source.kind == "hub" else None
-        self.model_hash = short_hash(location or _path(self.source.location))
+        self.model_hash = short_hash(location)
         self._place(options)
         self.pipe.set_progress_bar_config(disable=True)
         # Every request's scheduler is built from the model's own config, never from
         # the previous request's scheduler.
-        self.scheduler_config = dict(self.pipe.scheduler.config)
-        self._pipes: dict[str, Any] = {"txt2img": self.pipe}
+        self.scheduler_config = scheduler_config(self.pipe.scheduler)
+        self._pipes: dict[str, Any] = {_mode_of(self.pipe): self.pipe}
         self.loras = LoraSet(self.pipe, allow_pickle=options.allow_pickle)
         self.load_s = time.perf_counter() - started
 
@@ -63,8 +77,11 @@ class DiffusersEngine:
             self.pipe.enable_model_cpu_offload(device=self.device)
             return
         if options.cpu_offload:
-            self.warnings.append("--cpu-offload does nothing on the cpu device; ignored")
+            self.warnings += ("--cpu-offload does nothing on the cpu device; ignored",)
+            log.warning(self.warnings[-1])
         self.pipe.to(self.device)
+
+    # -- what this model offers ----------------------------------------------------------
 
     def samplers(self) -> list[tuple[str, list[str]]]:
         return accepted_samplers(self.scheduler_config)
@@ -74,44 +91,69 @@ class DiffusersEngine:
         sample = sample[0] if isinstance(sample, (list, tuple)) else sample
         return int(sample) * self.pipe.vae_scale_factor
 
+    def is_inpainting_model(self) -> bool:
+        # SD inpainting UNets take latents (4) + mask (1) + masked-image latents (4).
+        return self.pipe.unet.config.in_channels == 9
+
+    def components_summary(self) -> dict[str, str]:
+        """Component name → class and size, for `genlab models`."""
+        summary = {}
+        for name, component in self.pipe.components.items():
+            if component is None:
+                continue
+            text = type(component).__name__
+            parameters = getattr(component, "parameters", None)
+            if callable(parameters):
+                text += f" ({sum(p.numel() for p in parameters()) / 1e6:.2f} M parameters)"
+            summary[name] = text
+        return summary
+
+    # -- generation ----------------------------------------------------------------------
+
     def generate(
         self, request: GenerationRequest, *, on_step: StepCallback | None = None
     ) -> GenerationResult:
         import torch
 
-        # 1. Check inputs
+        # 1. Check inputs: concrete seed, inputs readable, size allowed and affordable
         if request.seed == -1:
             raise ValueError("resolve the seed first (GenerationRequest.with_seed)")
         init_image, mask = self._open_inputs(request)
-        if init_image is not None and request.width is None and request.height is None:
-            size = (init_image.width // 8 * 8, init_image.height // 8 * 8)
-        else:
-            size = (request.width or self.native_size(), request.height or self.native_size())
-        request = request.replace(width=size[0], height=size[1])
-        self._check_size(request)
+        mode = "inpaint" if mask is not None else "img2img" if init_image is not None else "txt2img"
+        if self.is_inpainting_model() and mode != "inpaint":
+            raise EngineError(
+                f"{self.model} is an inpainting model (9-channel UNet): "
+                "it needs init_image and mask"
+            )
+        width, height = self._size(request, init_image)
+        request = request.replace(width=width, height=height)
+        self._check_size(request, mode)
         if init_image is not None:
-            init_image = init_image.resize(size)
-            mask = mask.resize(size) if mask is not None else None
+            from PIL import Image
+
+            init_image = init_image.resize((width, height), Image.Resampling.LANCZOS)
+            mask = mask.resize((width, height), Image.Resampling.LANCZOS) if mask else None
         started = time.perf_counter()
+        warnings = list(self.warnings)
 
         # 2. Prompts: wildcards per image seed, then weighted chunked embeddings
         seeds = request.seeds()
-        prompts = [expand(request.prompt, s) for s in seeds]
-        negatives = [expand(request.negative_prompt, s) for s in seeds]
-        prompt_args = self._prompt_args(prompts, negatives)
+        prompts = [expand(request.prompt, seed) for seed in seeds]
+        negatives = [expand(request.negative_prompt, seed) for seed in seeds]
+        prompt_args = self._prompt_args(prompts, negatives, warnings)
 
         # 3. Scheduler and LoRAs for this request
-        mode = "inpaint" if mask is not None else "img2img" if init_image is not None else "txt2img"
         pipe = self._pipeline(mode)
-        pipe.scheduler = make_scheduler(
-            self.pipe.scheduler.config, request.sampler, request.schedule
-        )
-        extra: dict[str, Any] = self.loras.apply(request.loras)
+        pipe.scheduler = make_scheduler(self.scheduler_config, request.sampler, request.schedule)
+        extra: dict[str, Any] = {}
+        if mode != "txt2img":
+            extra["Denoising strength"] = request.strength
+        extra.update(self.loras.apply(request.loras))
 
-        # 4. One CPU generator per image: image i depends on seed s+i only
-        generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+        # 4. One CPU generator per image: image i depends on seed s+i only, on any device
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
 
-        # 5. Denoising
+        # 5. Denoise with the pipeline for this mode
         kwargs: dict[str, Any] = {
             **prompt_args,
             "num_inference_steps": request.steps,
@@ -119,13 +161,12 @@ class DiffusersEngine:
             "generator": generators,
             "output_type": "pil",
         }
-        if mode == "txt2img":
-            kwargs.update(height=size[1], width=size[0])
-        else:
+        if mode in ("txt2img", "inpaint"):
+            kwargs.update(height=height, width=width)
+        if mode in ("img2img", "inpaint"):
             kwargs.update(image=init_image, strength=request.strength)
-            extra["Denoising strength"] = request.strength
         if mode == "inpaint":
-            kwargs.update(mask_image=mask, height=size[1], width=size[0])
+            kwargs.update(mask_image=mask)
         if on_step is not None:
             kwargs.update(
                 callback_on_step_end=_step_reporter(pipe, on_step),
@@ -134,7 +175,7 @@ class DiffusersEngine:
         with torch.inference_mode():
             images = pipe(**kwargs).images
 
-        # 6. Result
+        # 6. Result: per-image seeds and expanded prompts, the request as run
         return GenerationResult(
             images=tuple(images),
             seeds=tuple(seeds),
@@ -145,14 +186,16 @@ class DiffusersEngine:
             model=self.model,
             model_hash=self.model_hash,
             timings={"load_s": self.load_s, "generate_s": time.perf_counter() - started},
-            unused=frozenset() if mode != "txt2img" else frozenset({"strength"}),
+            unused=frozenset({"strength"}) if mode == "txt2img" else frozenset(),
             extra_params=extra,
-            warnings=tuple(self.warnings),
+            warnings=tuple(dict.fromkeys(warnings)),
         )
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _open_inputs(self, request: GenerationRequest) -> tuple[Image.Image | None, ...]:
+    def _open_inputs(
+        self, request: GenerationRequest
+    ) -> tuple[Image.Image | None, Image.Image | None]:
         if request.init_image is None:
             return None, None
         init_image = open_image(request.init_image, what="init image", keep_alpha=False)
@@ -166,23 +209,60 @@ class DiffusersEngine:
             )
         return init_image, mask
 
-    def _check_size(self, request: GenerationRequest) -> None:
+    def _size(self, request: GenerationRequest, init_image: Image.Image | None) -> tuple[int, int]:
+        """The request's size; a missing side comes from the init image (rounded down
+        to a multiple of 8, as A1111 does) or else from the model's native size."""
+        if init_image is None:
+            native = self.native_size()
+            return request.width or native, request.height or native
+        if min(init_image.size) < INIT_SIZE_MULTIPLE:
+            raise UnsupportedImage(
+                f"init image {request.init_image} is {init_image.width}x{init_image.height}; "
+                f"both sides must be at least {INIT_SIZE_MULTIPLE} pixels"
+            )
+        step = INIT_SIZE_MULTIPLE
+        return (
+            request.width or init_image.width // step * step,
+            request.height or init_image.height // step * step,
+        )
+
+    def _check_size(self, request: GenerationRequest, mode: str) -> None:
         factor = self.pipe.vae_scale_factor
         for name in ("width", "height"):
             value = getattr(request, name)
             if value % factor:
                 raise InvalidRequest(name, value, f"must be a multiple of {factor} for this model")
-        needed = attention_bytes(self.pipe.unet, request, factor, self.dtype)
-        free = free_memory(self.device)
-        if needed > free * MEMORY_HEADROOM:
+        if mode != "txt2img" and int(request.steps * request.strength) < 1:
+            # img2img runs steps * strength of the schedule; zero steps is no image.
+            raise InvalidRequest(
+                "strength",
+                request.strength,
+                f"with {request.steps} steps must be at least {1 / request.steps:.3g} "
+                "so that one step runs",
+            )
+        assert request.width is not None and request.height is not None
+        needed = activation_bytes(
+            self.pipe,
+            request.width,
+            request.height,
+            request.batch_size,
+            cfg=request.guidance_scale > 1,
+        )
+        budget = self.memory_budget
+        if budget is None:
+            budget = int(free_memory(self.device) * MEMORY_SHARE)
+        if needed > budget:
             raise InvalidRequest(
                 "width*height*batch_size",
                 f"{request.width}x{request.height}x{request.batch_size}",
-                f"needs about {needed / 2**30:.1f} GiB for attention; "
-                f"{free / 2**30:.1f} GiB free — use a smaller size or batch",
+                f"needs about {needed / 2**30:.2f} GiB of activations but "
+                f"{budget / 2**30:.2f} GiB is available on {self.device}; "
+                "use a smaller size or batch",
             )
 
-    def _prompt_args(self, prompts: list[str], negatives: list[str]) -> dict[str, Any]:
+    def _prompt_args(
+        self, prompts: list[str], negatives: list[str], warnings: list[str]
+    ) -> dict[str, Any]:
         pipe = self.pipe
         single_clip = getattr(pipe, "tokenizer", None) is not None and not hasattr(
             pipe, "tokenizer_2"
@@ -190,78 +270,57 @@ class DiffusersEngine:
         if single_clip:
             from genlab.prompts.embeddings import encode_prompts
 
+            # With CPU offload the text encoder runs where the pipeline executes.
             positive, negative = encode_prompts(
-                pipe.tokenizer, pipe.text_encoder, prompts, negatives, device=self.device
+                pipe.tokenizer,
+                pipe.text_encoder,
+                prompts,
+                negatives,
+                device=pipe._execution_device,
             )
             return {"prompt_embeds": positive, "negative_prompt_embeds": negative}
-        # Pipelines with two text encoders get plain text: their own encoders, no weights.
+        # Pipelines with two text encoders (SDXL) get plain text: their own encoders.
         if any(plain_text(p) != p for p in prompts + negatives):
-            self.warnings.append("prompt weights are ignored by this pipeline's text encoders")
+            warnings.append("prompt weights are ignored by this pipeline's text encoders")
         return {
             "prompt": [plain_text(p) for p in prompts],
             "negative_prompt": [plain_text(n) for n in negatives],
         }
 
-    def _pipeline(self, mode: str):
+    def _pipeline(self, mode: str) -> Any:
         if mode not in self._pipes:
-            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+            from diffusers import (
+                AutoPipelineForImage2Image,
+                AutoPipelineForInpainting,
+                AutoPipelineForText2Image,
+            )
 
-            auto = AutoPipelineForImage2Image if mode == "img2img" else AutoPipelineForInpainting
+            auto = {
+                "txt2img": AutoPipelineForText2Image,
+                "img2img": AutoPipelineForImage2Image,
+                "inpaint": AutoPipelineForInpainting,
+            }[mode]
             try:
                 pipe = auto.from_pipe(self.pipe)
             except ValueError as err:
-                raise ModelLoadError(f"{self.model} cannot do {mode}: {err}") from None
+                raise EngineError(f"{self.model} cannot do {mode}: {_first_line(err)}") from None
             pipe.set_progress_bar_config(disable=True)
             self._pipes[mode] = pipe
         return self._pipes[mode]
 
 
-def _path(location: str):
-    from pathlib import Path
-
-    return Path(location)
-
-
-def _load_pipeline(source: ModelSource, options: LoadOptions, dtype):
-    """Load the pipeline, turning every library failure into one ModelLoadError line."""
-    import diffusers
-    import transformers
-    from safetensors import SafetensorError
-
-    # genlab draws its own progress; the libraries' loading bars would interleave.
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
-
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    try:
-        if source.kind == "file":
-            return diffusers.StableDiffusionPipeline.from_single_file(
-                source.location,
-                config=options.config,
-                dtype=dtype,
-                safety_checker=None,
-                local_files_only=offline or options.config is not None,
-            )
-        location = (
-            source.location if source.kind == "folder" else str(hub_snapshot(source.location))
-        )
-        return diffusers.DiffusionPipeline.from_pretrained(
-            location, dtype=dtype, safety_checker=None, local_files_only=True
-        )
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as err:
-        text = str(err).strip()
-        first = text.splitlines()[0] if text else type(err).__name__
-        hint = ""
-        if source.kind == "file" and options.config is None:
-            hint = " (offline, a single file needs --config with a matching pipeline folder)"
-        raise ModelLoadError(f"cannot load {source.location}: {first}{hint}") from None
+def _mode_of(pipe: Any) -> str:
+    name = type(pipe).__name__
+    return "inpaint" if "Inpaint" in name else "img2img" if "Img2Img" in name else "txt2img"
 
 
-def _step_reporter(pipe, on_step: StepCallback):
+def _step_reporter(pipe: Any, on_step: StepCallback) -> Any:
     """A diffusers step-end callback that forwards a StepEvent with a lazy preview."""
 
-    def callback(_pipe, index: int, _timestep, tensors: dict[str, Any]) -> dict[str, Any]:
-        latents = tensors["latents"].detach().clone()
+    def callback(_pipe: Any, index: int, _timestep: Any, tensors: dict[str, Any]) -> dict:
+        # A copy, so a preview asked for later still shows this step. Latents are
+        # small; decoding them is the expensive part, and happens only on demand.
+        latents = tensors["latents"].clone()
         on_step(
             StepEvent(
                 step=index + 1, total=pipe.num_timesteps, preview=lambda: _decode(pipe, latents)
@@ -272,7 +331,7 @@ def _step_reporter(pipe, on_step: StepCallback):
     return callback
 
 
-def _decode(pipe, latents) -> list[Image.Image]:
+def _decode(pipe: Any, latents: Any) -> list[Image.Image]:
     import torch
 
     with torch.inference_mode():
@@ -281,27 +340,6 @@ def _decode(pipe, latents) -> list[Image.Image]:
     return pipe.image_processor.postprocess(pixels, output_type="pil")
 
 
-def attention_bytes(unet, request: GenerationRequest, factor: int, dtype) -> int:
-    """Memory for the attention scores at the UNet's finest attention level, computed
-    one head at a time (what SDPA or attention slicing achieve), with CFG doubling
-    the batch. It grows with the square of the pixel count, which is what makes
-    large sizes fail, so it is the part worth estimating."""
-    import torch
-
-    blocks = list(unet.config.down_block_types)
-    level = next((i for i, b in enumerate(blocks) if "Attn" in b), len(blocks) - 1)
-    side = factor * 2**level
-    tokens = (request.width // side) * (request.height // side)
-    element = torch.finfo(dtype).bits // 8
-    return 2 * request.batch_size * tokens * tokens * element
-
-
-def free_memory(device: str) -> int:
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.mem_get_info(torch.device(device))[0]
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not Linux: assume a modest machine
-        return 8 * 2**30
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

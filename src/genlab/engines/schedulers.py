@@ -4,13 +4,17 @@ A scheduler is always rebuilt from the model's own scheduler config
 (`cls.from_config(config, **overrides)`), so betas, prediction type and timestep
 offsets stay what the model was trained with; only the sampling method and the
 sigma spacing change. A combination is offered only when the scheduler class
-really has the switch (e.g. DPMSolverSinglestep has no `timestep_spacing`).
+really has the switch (e.g. DDIM has no `use_karras_sigmas`).
+
+Configs passed here should carry `_class_name` (the model's own scheduler class):
+a pipeline's `scheduler.config` does not, so use `scheduler_config(pipe.scheduler)`.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from genlab.core.errors import EngineError
@@ -35,7 +39,8 @@ SAMPLER_CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
 assert set(SAMPLER_CLASSES) == set(SAMPLERS)
 
 _SIGMA_FLAGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
-# schedule → overrides; Uniform switches every special spacing off.
+# schedule → overrides. "Automatic" keeps the model's config as it is; "Uniform"
+# keeps its timestep spacing but switches every special sigma spacing off.
 SCHEDULE_OVERRIDES: dict[str, dict[str, Any]] = {
     "Automatic": {},
     "Uniform": {},
@@ -46,11 +51,23 @@ SCHEDULE_OVERRIDES: dict[str, dict[str, Any]] = {
 }
 assert set(SCHEDULE_OVERRIDES) == set(SCHEDULES)
 
-# Flow-matching models (velocity towards data along straight paths) need solvers
-# that understand flow sigmas; in an SD pipeline these two do (the UNet then sees
-# t = sigma * 1000). Euler-family k-diffusion schedulers would sample garbage.
+# Flow-matching models predict a velocity along straight noise→data paths; they need
+# solvers that understand flow sigmas. In an SD pipeline these two do (the UNet then
+# sees t = sigma * 1000); FlowMatchEuler itself lacks `init_noise_sigma` there, and
+# the k-diffusion family would sample garbage. Their flow branch ignores spacing
+# switches, so only "Automatic" is offered.
 FLOW_SAMPLERS = ("DPM++ 2M", "UniPC")
-FLOW_OVERRIDES = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
+FLOW_OVERRIDES: dict[str, Any] = {
+    "use_flow_sigmas": True,
+    "prediction_type": "flow_prediction",
+    # SD pipelines never pass the `mu` that dynamic shifting needs at set_timesteps.
+    "use_dynamic_shifting": False,
+}
+
+
+def scheduler_config(scheduler: Any) -> dict[str, Any]:
+    """A scheduler's config with its class name, as `accepted_samplers` expects."""
+    return {**dict(scheduler.config), "_class_name": type(scheduler).__name__}
 
 
 def is_flow_model(config: Mapping[str, Any]) -> bool:
@@ -67,8 +84,9 @@ def _scheduler_class(name: str) -> type:
     return getattr(diffusers, name)
 
 
-def _params(cls: type) -> set[str]:
-    return set(inspect.signature(cls.__init__).parameters)
+@cache
+def _params(cls: type) -> frozenset[str]:
+    return frozenset(inspect.signature(cls.__init__).parameters)
 
 
 def _overrides(cls: type, schedule: str) -> dict[str, Any] | None:
@@ -79,7 +97,7 @@ def _overrides(cls: type, schedule: str) -> dict[str, Any] | None:
         return None
     if schedule == "Automatic":
         return {}
-    # Sigma spacings exclude each other: switch off the ones not asked for.
+    # Sigma spacings exclude each other (diffusers refuses two at once).
     off = {flag: False for flag in _SIGMA_FLAGS if flag in params}
     return {**off, **wanted}
 
@@ -96,7 +114,7 @@ def accepted_samplers(config: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     return accepted
 
 
-def make_scheduler(config: Mapping[str, Any], sampler: str, schedule: str):
+def make_scheduler(config: Mapping[str, Any], sampler: str, schedule: str) -> Any:
     """A diffusers scheduler for this model's config, or EngineError naming what works."""
     accepted = dict(accepted_samplers(config))
     if sampler not in accepted:
@@ -114,4 +132,10 @@ def make_scheduler(config: Mapping[str, Any], sampler: str, schedule: str):
     overrides = {**fixed, **(_overrides(cls, schedule) or {})}
     if is_flow_model(config):
         overrides.update(FLOW_OVERRIDES)
-    return cls.from_config(dict(config), **overrides)
+        # FlowMatch schedulers call the sigma shift `shift`; the multistep solvers
+        # `flow_shift`. A FlowMatch config may carry a stale `flow_shift` of another class.
+        flow_match = str(config.get("_class_name", "")).startswith("FlowMatch")
+        shift_key = "shift" if flow_match else "flow_shift"
+        overrides["flow_shift"] = config.get(shift_key, 1.0)
+    config = {k: v for k, v in config.items() if k not in ("_class_name", "_diffusers_version")}
+    return cls.from_config(config, **overrides)
