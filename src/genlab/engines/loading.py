@@ -22,6 +22,7 @@ def load_pipeline(source: ModelSource, location: Path, options: LoadOptions, dty
     """
     import diffusers
     import transformers
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
     from safetensors import SafetensorError
 
     # genlab draws its own progress; the libraries' loading bars would interleave.
@@ -48,7 +49,15 @@ def load_pipeline(source: ModelSource, location: Path, options: LoadOptions, dty
         return diffusers.DiffusionPipeline.from_pretrained(
             str(location), dtype=dtype, local_files_only=True, **kwargs
         )
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as err:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        RuntimeError,
+        SafetensorError,
+        SingleFileComponentError,  # a checkpoint without weights for some component
+    ) as err:
         text = str(err).strip()
         first = text.splitlines()[0] if text else type(err).__name__
         hint = ""

@@ -146,7 +146,9 @@ def describe_source(model: str) -> str:
             index = check_pipeline_folder(path)
         except ModelLoadError as err:
             return f"not usable: {err}"
-        components = sorted(k for k, v in index.items() if not k.startswith("_") and v)
+        components = sorted(
+            k for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[-1]
+        )
         return f"diffusers folder, {index['_class_name']} ({', '.join(components)})"
     if path.is_file():
         size = f"{path.stat().st_size / 2**30:.2f} GiB"
