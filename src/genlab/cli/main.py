@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from genlab.cli import colour, evaluate, generate, info, models, world
+from genlab.cli import colour, evaluate, generate, info, models, upscale, world
 
 app = typer.Typer(
     name="genlab",
@@ -23,7 +23,12 @@ app.command("samplers")(models.samplers)
 app.command("models")(models.models)
 app.command("recolor")(colour.recolor)
 app.command("palette")(colour.palette)
+app.command("upscale")(upscale.upscale)
 app.add_typer(world.app, name="world")
+evaluate.app.command("sr")(upscale.eval_sr)
+train_app = typer.Typer(help="Train models genlab ships.", no_args_is_help=True)
+train_app.command("sr")(upscale.train_sr)
+app.add_typer(train_app, name="train")
 app.add_typer(evaluate.app, name="eval")
 
 
