@@ -126,11 +126,14 @@ class PatchSampler:
         from genlab.upscale.metrics import to_model_space
 
         self.scale, self.patch = scale, patch
+        small = [p.name for p in pairs if min(p.lr.shape[:2]) < patch]
+        if small:  # e.g. the smallest copies of `page` at ×4
+            log.info("skipping images smaller than a %d px patch: %s", patch, ", ".join(small))
+        pairs = [p for p in pairs if p.name not in small]
+        if not pairs:
+            raise ValueError(f"patch {patch} is larger than every LR image")
         self.hr = [to_model_space(p.hr, channels) for p in pairs]  # each (C, H, W)
         self.lr = [to_model_space(p.lr, channels) for p in pairs]
-        small = [p.name for p in pairs if min(p.lr.shape[:2]) < patch]
-        if small:
-            raise ValueError(f"patch {patch} is larger than the LR image of {small[0]}")
         areas = np.array([lr.shape[1] * lr.shape[2] for lr in self.lr], dtype=np.float64)
         photos = [p.name.split("@")[0] for p in pairs]
         photo_area = {name: 0.0 for name in photos}
