@@ -115,3 +115,17 @@ def test_train_sr_cli_runs_and_resumes(tmp_path):
     assert second.exit_code == 0, second.output
     assert "resumed from step 2" in second.output
     assert (out / "espcn-x2.safetensors").exists() and (out / "espcn-x2.json").exists()
+
+
+@pytest.mark.parametrize("mode", ["L", "I;16", "P"])
+def test_other_modes_are_converted(tmp_path, mode):
+    path = tmp_path / f"input-{mode.replace(';', '')}.png"
+    grey = np.random.default_rng(2).integers(0, 256, (16, 20), dtype=np.uint8)
+    if mode == "I;16":
+        Image.fromarray(grey.astype(np.uint16) * 257).save(path)
+    else:
+        Image.fromarray(grey, "L").convert(mode).save(path)
+    out = tmp_path / "out.png"
+    result = runner.invoke(app, ["upscale", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (40, 32) and Image.open(out).mode == "RGB"
