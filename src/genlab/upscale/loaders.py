@@ -85,7 +85,9 @@ class ESPCNUpscaler(Upscaler):
             return _to_image(out)
         # Chroma from a bicubic upscale: bicubic is linear, so its Cb/Cr equal bicubic
         # upscales of the input's Cb/Cr.
-        base = np.asarray(image.resize((image.width * s, image.height * s), Image.BICUBIC))
+        base = np.asarray(
+            image.resize((image.width * s, image.height * s), Image.Resampling.BICUBIC)
+        )
         ycbcr = rgb_to_ycbcr(base)  # (H*s, W*s, 3) float64 in [0, 255]
         y = rgb_to_y(rgb) / 255.0  # (H, W) in [16, 235] / 255 — what the network trained on
         x = torch.from_numpy(y.astype(np.float32))[None, None].to(self.device)  # (1, 1, H, W)
@@ -179,7 +181,12 @@ def load_model_file(path: Path, *, allow_pickle: bool = False, device: str = "cp
 
 
 def _spandrel_load(path: Path, device: str):
-    from spandrel import ModelLoader, UnsupportedModelError
+    try:
+        from spandrel import ModelLoader, UnsupportedModelError
+    except ImportError:
+        raise ModelLoadError(
+            f"model {path} needs spandrel, which is not installed: pip install 'genlab[upscale]'"
+        ) from None
 
     try:
         return ModelLoader(device=device).load_from_file(path)
