@@ -1,4 +1,4 @@
-"""Regenerate the pictures of docs/image-tools-colour.md from scikit-image's sample photos.
+"""Regenerate the colour pictures of docs/image-tools.md from scikit-image sample photos.
 
     python docs/make_colour_images.py
 
