@@ -1,0 +1,199 @@
+"""`genlab style` — neural style transfer (Gatys et al.) on VGG-19 features."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from genlab.cli.errors import err_console, user_errors
+
+console = Console(highlight=False)
+
+Opt = typer.Option
+
+
+@user_errors
+def style(
+    content: Annotated[Path, typer.Argument(help="The picture to repaint.")],
+    style_image: Annotated[Path, typer.Argument(metavar="STYLE", help="The style to copy.")],
+    size: Annotated[int | None, Opt(help="Long side of the output in px [512].")] = None,
+    iterations: Annotated[
+        int | None, Opt(help="Loss evaluations at the finest scale [200].")
+    ] = None,
+    coarse_iterations: Annotated[
+        int | None, Opt(help="Loss evaluations at each coarser scale [300].")
+    ] = None,
+    scales: Annotated[
+        int | None, Opt(help="Coarse-to-fine levels, each 2x the previous [3].")
+    ] = None,
+    optimizer: Annotated[str | None, Opt(help="lbfgs or adam [lbfgs].")] = None,
+    learning_rate: Annotated[float | None, Opt(help="Adam step in pixel units [0.02].")] = None,
+    content_weight: Annotated[float | None, Opt(help="Weight of the content term [1].")] = None,
+    style_weight: Annotated[float | None, Opt(help="Weight of the style term [10].")] = None,
+    tv_weight: Annotated[float | None, Opt(help="Total-variation (smoothness) weight [1].")] = None,
+    strength: Annotated[
+        float | None,
+        Opt(help="0..1: style targets blended from the content's own (0) to the style's (1)."),
+    ] = None,
+    preserve_colours: Annotated[
+        bool,
+        Opt(
+            "--preserve-colours",
+            "--preserve-colors",
+            help="Transfer luminance only; keep the content's colours.",
+        ),
+    ] = False,
+    style_scale: Annotated[
+        float | None, Opt(help="Style image size relative to the output [1].")
+    ] = None,
+    init: Annotated[str | None, Opt(help="content or noise [content].")] = None,
+    pooling: Annotated[str | None, Opt(help="max or avg (Gatys) [max].")] = None,
+    seed: Annotated[int | None, Opt(help="-1 for random [0].")] = None,
+    weights: Annotated[
+        Path | None,
+        Opt(help="VGG-19 state dict (.pth/.safetensors) [torchvision's cached file]."),
+    ] = None,
+    frames: Annotated[
+        Path | None, Opt(help="Also write intermediate frames into this folder.")
+    ] = None,
+    frame_every: Annotated[int, Opt(help="With --frames: every N evaluations.")] = 10,
+    device: Annotated[str | None, Opt(help="auto, cpu, cuda or cuda:N [auto].")] = None,
+    out: Annotated[Path, Opt("--out", "-o", help="Output folder or file.")] = Path("outputs/style"),
+) -> None:
+    """Repaint CONTENT in the style of STYLE (Gatys et al. 2015, VGG-19, coarse to fine).
+
+    Uses torchvision's VGG-19 file (vgg19-dcbb9e9d.pth in $TORCH_HOME/hub/checkpoints)
+    or --weights; without it, a random-filter VGG-19 fallback, named in the output."""
+    from genlab.core.errors import InvalidRequest
+    from genlab.core.images import open_image
+    from genlab.services.outputs import output_path, save_tool_image
+    from genlab.transfer.style import StyleConfig, StyleStep, check_inputs, stylize
+
+    given: dict[str, Any] = {
+        "size": size,
+        "iterations": iterations,
+        "coarse_iterations": coarse_iterations,
+        "scales": scales,
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "content_weight": content_weight,
+        "style_weight": style_weight,
+        "tv_weight": tv_weight,
+        "strength": strength,
+        "style_scale": style_scale,
+        "init": init,
+        "pooling": pooling,
+        "seed": seed,
+        "device": device,
+    }
+    if frames is not None and frame_every < 1:
+        raise InvalidRequest("frame_every", frame_every, "must be >= 1 with --frames")
+    config = StyleConfig(
+        **{k: v for k, v in given.items() if v is not None},
+        preserve_colours=preserve_colours,
+        frame_every=frame_every if frames is not None else 0,
+    )
+    # 1. Inputs and the output name first: a bad argument ends before any work or file.
+    content_pil = open_image(content, what="content image")
+    style_pil = open_image(style_image, what="style image", keep_alpha=False)
+    check_inputs(content_pil, style_pil, config)
+    target = output_path(out, content, "style")
+
+    def save_frame(evaluation: int, image: Any) -> None:
+        assert frames is not None
+        frames.mkdir(parents=True, exist_ok=True)
+        image.save(frames / f"frame-{evaluation:05d}.png")
+
+    # 2. Optimise, with the losses on the progress bar (shown from the first evaluation,
+    # so an error while loading the weights stays a single line)
+    progress = _progress()
+    task = progress.add_task("style", total=None)
+
+    def on_step(step: StyleStep) -> None:
+        if step.evaluation == 1:
+            progress.start()
+        losses = step.losses
+        progress.update(
+            task,
+            completed=step.evaluation,
+            total=step.total,
+            description=(
+                f"scale {step.scale}/{step.scales} {step.width}x{step.height}  "
+                f"loss {losses['loss']:.3g} (content {losses['content']:.3g}, "
+                f"style {losses['style']:.3g}, tv {losses['tv']:.3g})"
+            ),
+        )
+
+    try:
+        with _library_warnings_to_stderr():
+            result = stylize(
+                content_pil,
+                style_pil,
+                config,
+                weights=weights,
+                on_step=on_step,
+                on_frame=save_frame if frames is not None else None,
+            )
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+    # 3. Save with the settings in the metadata
+    params = {**result.params(), "style image": style_image.name}
+    if weights is not None:
+        params["weights"] = weights.name
+    saved = save_tool_image(result.image, target, tool="style", params=params, source=content)
+    console.print(str(saved))
+    console.print(
+        f"{result.image.width}x{result.image.height} in {result.seconds:.1f}s, "
+        f"features: {result.features}, seed {result.seed}, final loss {result.losses['loss']:.4g}"
+    )
+
+
+class _StderrHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(f"[yellow]warning:[/] {escape(record.getMessage())}", markup=True)
+
+
+@contextmanager
+def _library_warnings_to_stderr() -> Iterator[None]:
+    """Show the transfer package's warnings (e.g. the random-filter fallback) as one
+    line each on stderr, and only there, while the command runs."""
+    logger = logging.getLogger("genlab.transfer")
+    handler = _StderrHandler(level=logging.WARNING)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
