@@ -34,10 +34,10 @@ def style(
     style_image: Annotated[Path, typer.Argument(metavar="STYLE", help="The style to copy.")],
     size: Annotated[int | None, Opt(help="Long side of the output in px [512].")] = None,
     iterations: Annotated[
-        int | None, Opt(help="Loss evaluations at the finest scale [200].")
+        int | None, Opt(help="Loss evaluations at the finest scale [150].")
     ] = None,
     coarse_iterations: Annotated[
-        int | None, Opt(help="Loss evaluations at each coarser scale [300].")
+        int | None, Opt(help="Loss evaluations at each coarser scale [150].")
     ] = None,
     scales: Annotated[
         int | None, Opt(help="Coarse-to-fine levels, each 2x the previous [3].")

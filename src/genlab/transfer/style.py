@@ -45,8 +45,8 @@ INITS = ("content", "noise")
 class StyleConfig:
     size: int = 512  # long side of the output in px (Gatys / neural-style use 512)
     scales: int = 3  # coarse-to-fine levels, each twice the size of the one before
-    iterations: int = 200  # loss evaluations at the finest scale
-    coarse_iterations: int = 300  # at each coarser scale (4x cheaper per level down)
+    iterations: int = 150  # loss evaluations at the finest scale
+    coarse_iterations: int = 150  # at each coarser scale (4x cheaper per level down)
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     learning_rate: float = 0.02  # Adam only, in [0, 1] pixel units; L-BFGS steps by 1
     content_layers: tuple[str, ...] = ("relu4_2",)
