@@ -164,6 +164,8 @@ def test_every_scale_runs_coarse_to_fine_with_its_budget() -> None:
     assert per_scale == {(1, 16, 16): 4, (2, 32, 32): 4, (3, 64, 64): 3}
     assert result.sizes == ((16, 16), (32, 32), (64, 64))
     assert [s.evaluation for s in seen] == list(range(1, 12)) and seen[-1].total == 11
+    # The output is the finest scale's best evaluated image, not L-BFGS's last step.
+    assert result.losses["loss"] == min(s.losses["loss"] for s in seen if s.scale == 3)
 
 
 def test_default_layers_reach_relu5_1_at_the_minimum_size() -> None:

@@ -136,7 +136,7 @@ class StyleResult:
     seed: int
     sizes: tuple[tuple[int, int], ...]  # (width, height) of each scale, coarse first
     evaluations: tuple[int, ...]
-    losses: dict[str, float]  # the last evaluation's, at the finest scale
+    losses: dict[str, float]  # of the returned image: the finest scale's best evaluation
     seconds: float
     config: StyleConfig
 
@@ -384,6 +384,10 @@ def _optimise(
     report: Callable[[dict[str, float], torch.Tensor], None],
 ) -> dict[str, float]:
     last: dict[str, float] = {}
+    # L-BFGS with clamping does not descend monotonically, and its last step is never
+    # evaluated: the scale ends with the best image any evaluation saw.
+    best: dict[str, float] = {"loss": float("inf")}
+    best_image = image.detach().clone()
 
     def closure() -> torch.Tensor:
         # Keep pixels displayable: unclamped, the Gram terms push values out of [0, 1]
@@ -396,6 +400,10 @@ def _optimise(
         last.clear()
         last.update({k: float(v.detach()) for k, v in losses.items()})
         report(dict(last), image.detach())
+        if last["loss"] < best["loss"]:
+            best.clear()
+            best.update(last)
+            best_image.copy_(image.detach())
         return losses["loss"]
 
     if config.optimizer == "lbfgs":
@@ -415,7 +423,9 @@ def _optimise(
         optimizer = torch.optim.Adam([image], lr=config.learning_rate)
         for _ in range(steps):
             optimizer.step(closure)
-    return last
+    with torch.no_grad():
+        image.copy_(best_image)
+    return best
 
 
 def _initial(content: torch.Tensor, init: str, generator: torch.Generator) -> torch.Tensor:
