@@ -1,4 +1,4 @@
-"""Regenerate the pictures of docs/image-tools-style.md (docs/images/style-*.png).
+"""Regenerate the pictures of docs/image-tools.md (style section) (docs/images/style-*.png).
 
     python docs/make_style_images.py
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from genlab.cli import colour, evaluate, generate, info, models, upscale, world
+from genlab.cli import colour, evaluate, generate, info, models, style, upscale, world
 
 app = typer.Typer(
     name="genlab",
@@ -24,6 +24,7 @@ app.command("models")(models.models)
 app.command("recolor")(colour.recolor)
 app.command("palette")(colour.palette)
 app.command("upscale")(upscale.upscale)
+app.command("style")(style.style)
 app.add_typer(world.app, name="world")
 evaluate.app.command("sr")(upscale.eval_sr)
 train_app = typer.Typer(help="Train models genlab ships.", no_args_is_help=True)
