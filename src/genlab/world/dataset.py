@@ -24,15 +24,8 @@ from pathlib import Path
 from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.world.caption import caption
 from genlab.world.render import render
-from genlab.world.scene import (
-    Relation,
-    Scene,
-    ShapeObject,
-    background_choices,
-    layout,
-    random_relations,
-)
-from genlab.world.vocab import COLOURS, LIGHTINGS, RELATIONS, SHAPES, SIZES, STYLES
+from genlab.world.scene import Relation, Scene, dress_scene, layout, random_relations
+from genlab.world.vocab import COLOURS, RELATIONS, SHAPES, SIZES
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +110,7 @@ def _balanced_scene(
         centres = layout([size for _, _, size in chosen], relations, rng, strict=True)
     except InvalidRequest:
         return None  # no room for these sizes in this arrangement: try the next draw
-    objects = tuple(
-        ShapeObject(shape, colour, size, x, y)
-        for (shape, colour, size), (x, y) in zip(chosen, centres)
-    )
-    style = rng.choice(STYLES)
-    return Scene(
-        objects=objects,
-        relations=tuple(relations),
-        background=rng.choice(background_choices([o.colour for o in objects], style)),
-        lighting=rng.choice(LIGHTINGS),
-        style=style,
-    )
+    return dress_scene(chosen, centres, relations, rng)
 
 
 def export(

@@ -325,18 +325,29 @@ def random_scene(rng: random.Random) -> Scene:
             centres = layout([size for _, _, size in kinds], relations, rng, strict=True)
         except InvalidRequest:
             continue  # e.g. three large shapes in a row: draw another scene
-        objects = tuple(
-            ShapeObject(shape, colour, size, x, y)
-            for (shape, colour, size), (x, y) in zip(kinds, centres)
-        )
-        style = rng.choice(STYLES)
-        return Scene(
-            objects=objects,
-            relations=tuple(relations),
-            background=rng.choice(background_choices([o.colour for o in objects], style)),
-            lighting=rng.choice(LIGHTINGS),
-            style=style,
-        )
+        return dress_scene(kinds, centres, relations, rng)
+
+
+def dress_scene(
+    kinds: Sequence[tuple[str, str, str]],
+    centres: Sequence[tuple[float, float]],
+    relations: Sequence[Relation],
+    rng: random.Random,
+) -> Scene:
+    """A scene of these (shape, colour, size) objects at these centres, with style,
+    a background that keeps them visible, and lighting drawn from `rng`."""
+    objects = tuple(
+        ShapeObject(shape, colour, size, x, y)
+        for (shape, colour, size), (x, y) in zip(kinds, centres)
+    )
+    style = rng.choice(STYLES)
+    return Scene(
+        objects=objects,
+        relations=tuple(relations),
+        background=rng.choice(background_choices([o.colour for o in objects], style)),
+        lighting=rng.choice(LIGHTINGS),
+        style=style,
+    )
 
 
 def background_choices(colours: Sequence[str], style: str) -> list[str]:
