@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from genlab.cli.errors import user_errors
+from genlab.cli.progress import progress_bar
 
 app = typer.Typer(help="Measure models: prompt adherence (more metrics to come).")
 console = Console(highlight=False)
@@ -39,9 +39,7 @@ def adherence(
         for k, v in {"steps": steps, "sampler": sampler, "guidance_scale": guidance_scale}.items()
         if v is not None
     }
-    with Progress(
-        "{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-    ) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("prompts", total=None)
         report = run(
             model,

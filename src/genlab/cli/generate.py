@@ -7,17 +7,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from genlab.cli.errors import fail, user_errors
+from genlab.cli.progress import progress_bar
 from genlab.core.request import GenerationRequest, LoadOptions
 from genlab.core.result import StepEvent
 
@@ -91,7 +83,7 @@ def generate(
     engines = EngineCache()
     with console.status(f"loading {request.model}…"):
         engines.get(request.model, load)
-    with _progress() as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("generating", total=None)
 
         def on_step(event: StepEvent) -> None:
@@ -127,17 +119,3 @@ def build_request(
         # A new seed or batch is a new image, not a reproduction: start from the image alone.
         request, only = request.replace(seed=request.seeds()[only], batch_size=1), None
     return GenerationRequest.from_dict({**request.to_dict(), **given}), only
-
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )

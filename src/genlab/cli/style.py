@@ -11,17 +11,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from genlab.cli.errors import err_console, user_errors
+from genlab.cli.progress import progress_bar
 
 console = Console(highlight=False)
 
@@ -122,7 +114,7 @@ def style(
 
     # 2. Optimise, with the losses on the progress bar (shown from the first evaluation,
     # so an error while loading the weights stays a single line)
-    progress = _progress()
+    progress = progress_bar(console)
     task = progress.add_task("style", total=None)
 
     def on_step(step: StyleStep) -> None:
@@ -183,17 +175,3 @@ def _library_warnings_to_stderr() -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
-
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )

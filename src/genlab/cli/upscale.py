@@ -8,18 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from genlab.cli.errors import user_errors
+from genlab.cli.progress import progress_bar
 
 console = Console(highlight=False)
 Opt = typer.Option
@@ -57,7 +49,7 @@ def upscale(
         )
     scale = scale or upscaler.native_scale or 2
     check_scale(scale)
-    with _progress() as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task(f"upscaling x{scale}", total=None)
 
         def on_tile(done: int, total: int) -> None:
@@ -89,7 +81,7 @@ def eval_sr(
 
     check_scale(scale)
     upscaler = load_upscaler(model, scale, allow_pickle=allow_pickle, device=pick_device(device))
-    with _progress() as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("evaluating", total=len(HELD_OUT))
         scores = evaluate(upscaler, scale, tile=tile, on_photo=lambda _: progress.advance(task, 1))
     if as_json:
@@ -145,7 +137,7 @@ def train_sr(
     )
     if threads:
         torch.set_num_threads(threads)
-    with _progress() as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("training", total=steps)
 
         def on_step(info) -> None:
@@ -157,18 +149,4 @@ def train_sr(
     console.print(
         f"{result.weights} ({result.params} parameters, {result.steps} steps, "
         f"{result.seconds:.0f}s)"
-    )
-
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
     )

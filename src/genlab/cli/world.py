@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from genlab.cli.errors import user_errors
+from genlab.cli.progress import progress_bar
 
 app = typer.Typer(help="Shapes World: procedural scenes and datasets.", no_args_is_help=True)
 console = Console(highlight=False)
@@ -29,9 +29,7 @@ def dataset(
     re-running on an interrupted folder finishes it."""
     from genlab.world.dataset import export
 
-    with Progress(
-        "{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-    ) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("rendering", total=n)
         export(out, n, size, seed=seed, on_image=lambda i: progress.update(task, completed=i))
     console.print(f"{n} images in {out} (metadata.jsonl, split.json)")
