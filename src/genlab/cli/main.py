@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from genlab.cli import colour, evaluate, generate, info, models, style, upscale, world
+from genlab.cli import colour, evaluate, generate, info, models, style, train, upscale, world
 
 app = typer.Typer(
     name="genlab",
@@ -29,6 +29,7 @@ app.add_typer(world.app, name="world")
 evaluate.app.command("sr")(upscale.eval_sr)
 train_app = typer.Typer(help="Train models genlab ships.", no_args_is_help=True)
 train_app.command("sr")(upscale.train_sr)
+train_app.command("text2image")(train.text2image)
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate.app, name="eval")
 

@@ -1,0 +1,76 @@
+"""Training checkpoints: one file, replaced atomically, checked against the run's config.
+
+A run killed at any moment leaves either the previous checkpoint or the new one, never
+a torn file (write to a temporary name, fsync, rename). Resuming with a different
+config or data folder would silently mix two runs, so it is refused instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genlab.core.errors import GenlabError
+
+NAME = "state.pt"
+# Settings that may change between a run and its resumption without mixing two runs.
+_RESUMABLE_CHANGES = ("checkpoint_every", "sample_every", "steps")
+
+
+def folder(out: Path) -> Path:
+    return Path(out) / "checkpoint"
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_image(image, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def save(out: Path, state: dict[str, Any]) -> None:
+    atomic_save(state, folder(out) / NAME)
+
+
+def load(out: Path, config: dict[str, Any], data: Path) -> dict[str, Any] | None:
+    """The checkpoint in `out`, or None; refuses one from a different run."""
+    path = folder(out) / NAME
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as err:  # a checkpoint torn by something other than us
+        raise GenlabError(
+            f"checkpoint {path} is unreadable ({type(err).__name__}); "
+            "delete it or train with --no-resume"
+        ) from None
+    old = {k: v for k, v in state["config"].items() if k not in _RESUMABLE_CHANGES}
+    new = {k: v for k, v in config.items() if k not in _RESUMABLE_CHANGES}
+    changed = sorted(k for k in new if old.get(k) != new[k])
+    if changed:
+        raise GenlabError(
+            f"{out} holds a run with other settings ({', '.join(changed)}); "
+            "use a new --out, the same settings, or --no-resume to start over"
+        )
+    if state["data"] != str(Path(data).resolve()):
+        raise GenlabError(
+            f"{out} holds a run on other data ({state['data']}); use a new --out or --no-resume"
+        )
+    return state
+
+
+def discard(out: Path) -> None:
+    shutil.rmtree(folder(out), ignore_errors=True)
