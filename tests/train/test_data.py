@@ -52,8 +52,8 @@ def test_every_problem_is_named_in_one_message(tmp_path):
 def test_missing_and_empty_folders(tmp_path):
     with pytest.raises(DataError, match="is not a folder"):
         load_captioned_images(tmp_path / "nope", 16)
-    with pytest.raises(DataError, match="no metadata.jsonl and no image"):
+    with pytest.raises(DataError, match=r"no metadata\.jsonl and no image"):
         load_captioned_images(tmp_path, 16)
     Image.new("RGB", (16, 16)).save(tmp_path / "dog.png")
-    with pytest.raises(DataError, match="dog.png has no caption file dog.txt"):
+    with pytest.raises(DataError, match=r"dog\.png has no caption file dog\.txt"):
         load_captioned_images(tmp_path, 16)

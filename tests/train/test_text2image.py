@@ -83,7 +83,8 @@ def test_interrupted_run_resumes_to_the_same_weights(shapes_data, tmp_path):
     from safetensors.torch import load_file
 
     for part in ("unet", "text_encoder", "vae"):
-        name = "diffusion_pytorch_model.safetensors" if part != "text_encoder" else "model.safetensors"
+        name = "model" if part == "text_encoder" else "diffusion_pytorch_model"
+        name += ".safetensors"
         whole = load_file(tmp_path / "whole" / part / name)
         split = load_file(tmp_path / "split" / part / name)
         assert whole.keys() == split.keys()

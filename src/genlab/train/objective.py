@@ -47,5 +47,6 @@ class Objective:
         steps = self.ddpm.config.num_train_timesteps
         t = torch.randint(0, steps, (n,), generator=generator)
         noisy = self.ddpm.add_noise(x0, noise, t)
-        target = noise if self.prediction_type == "epsilon" else self.ddpm.get_velocity(x0, noise, t)
-        return noisy, t, target
+        if self.prediction_type == "epsilon":
+            return noisy, t, noise
+        return noisy, t, self.ddpm.get_velocity(x0, noise, t)

@@ -23,7 +23,7 @@ import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -176,10 +176,14 @@ class Trainer:
         self._started = started
         if self.config.init:
             self._load_init()
-            self.data = load_captioned_images(self.data_dir, self.resolution, limit=self.config.limit)
+            self.data = load_captioned_images(
+                self.data_dir, self.resolution, limit=self.config.limit
+            )
         else:
             self.resolution = self.config.architecture.resolution
-            self.data = load_captioned_images(self.data_dir, self.resolution, limit=self.config.limit)
+            self.data = load_captioned_images(
+                self.data_dir, self.resolution, limit=self.config.limit
+            )
             self._build_fresh()
         log.info("%d captioned images from %s", len(self.data), self.data_dir)
         if state is not None and state.get("vae") is not None:
@@ -478,6 +482,3 @@ def _hardware() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
-
-
-__all__ = ["TrainConfig", "TrainResult", "StepInfo", "train", "replace"]
