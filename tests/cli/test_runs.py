@@ -38,7 +38,7 @@ def test_list_shows_one_line_per_run(out: Path) -> None:
     assert len(lines) == 2
     assert lines[0].split()[:3] == ["1", "finished", "2/2"]
     assert lines[1].split()[:3] == ["2", "finished", "6/6"]
-    assert lines[1].endswith("'a red circle'  X: seed=1,2,3  Y: sr=red,blue")
+    assert lines[1].endswith("'a red circle'  X: seed=1-3  Y: sr=red,blue")
 
 
 def test_show_lists_settings_cells_and_timings(out: Path) -> None:
@@ -58,7 +58,7 @@ def test_compare_names_what_differs_and_both_timings(out: Path) -> None:
     lines = result.output.splitlines()
     assert lines[:3] == [
         "run 1 vs run 2",
-        "axis X: 'seed=1,2' | 'seed=1,2,3'",
+        "axis X: 'seed=1,2' | 'seed=1-3'",
         "axis Y: (not set) | 'sr=red,blue'",
     ]
     assert lines[3].startswith("run 1: 2 cells, ") and lines[4].startswith("run 2: 6 cells, ")

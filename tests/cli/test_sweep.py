@@ -89,7 +89,7 @@ def test_a_sweep_file_runs_as_the_same_flags(tmp_path: Path) -> None:
     assert planned_file.output == planned_flags.output
     invoke("sweep", "--file", str(path), "-o", str(out))
     resumed = invoke("sweep", PROMPT, *flags, *SMALL, "-o", str(out))
-    assert "(0 new, 20 from an earlier run); run 1" in resumed.output
+    assert "(0 new, " in resumed.output and "from an earlier run); run 1 in" in resumed.output
 
 
 @pytest.mark.parametrize(

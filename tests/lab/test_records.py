@@ -91,7 +91,7 @@ def test_compare_names_the_settings_that_differ_and_sums_timings(tmp_path: Path)
         store.record_cell(a, cell(1, tmp_path / "a1.png", 0.4))
         comparison = store.compare(a, b)
     assert comparison.differences == (
-        ("axis X", "seed=1,2", "seed=1,2,3"),
+        ("axis X", "seed=1,2", "seed=1-3"),
         ("steps", 20, 30),
         ("width", None, 64),
     )

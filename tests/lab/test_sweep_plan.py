@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from genlab.core.errors import GenlabError
+from genlab.lab.axes import Axis
+from genlab.lab.runner import run_sweep
 from genlab.lab.sweep import (
     SweepDefinition,
     SweepError,
@@ -54,6 +56,16 @@ def test_ranges_sizes_and_quoted_values() -> None:
     assert quoted.axes[0].labels == ("blurry, dark", "(empty)")
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["seed=1-300", "seed=1,2,3,7,9-11,-1", "steps=5,abc", "size=64x64,32x48", 'sr="a, b",c'],
+)
+def test_axis_text_reads_back_as_the_same_axis(text: str) -> None:
+    axis = Axis.parse(text)
+    assert Axis.parse(axis.spec()) == axis
+    assert Axis.from_dict(axis.to_dict()) == axis
+
+
 def test_prompt_search_replace_keeps_the_first_cell_unchanged() -> None:
     planned = plan(sweep("sr=red,blue,green", negative_prompt="red blur"))
     prompts = [c.request.prompt for c in planned.cells]
@@ -92,6 +104,15 @@ def test_density_appends_1_2_4_8_descriptors() -> None:
     counts = [len(c.request.prompt.split(", ")) - 1 for c in planned.cells]
     assert counts == [1, 2, 4, 8]
     assert planned.cells[0].request.prompt == "a red circle, blue background"
+    assert planned.cells[1].request.prompt == "a red circle, blue background, vibrant colours"
+
+
+def test_density_never_stacks_contradicting_shapes_world_words(tmp_path: Path) -> None:
+    planned = plan(sweep("density=lighting", prompt="a red circle, at night"))
+    assert planned.cells[-1].request.prompt.count("at ") == 1  # no "at noon" beside "at night"
+    stacked = sweep("density=style", "density=lighting", "density=colour", prompt="a red circle")
+    outcome = run_sweep(stacked, tmp_path)
+    assert outcome.generated == 64  # the procedural engine refuses two styles in one scene
 
 
 def test_order_applies_before_the_other_prompt_edits() -> None:

@@ -12,6 +12,7 @@ from genlab.prompts.builder import (
     descriptor_set,
     remove_descriptors,
     split_phrases,
+    stack_descriptors,
 )
 from genlab.world.parse import scene_from_prompt
 
@@ -46,6 +47,17 @@ def test_add_skips_what_is_there_and_remove_drops_whole_phrases() -> None:
     assert remove_descriptors(prompt, ["at night"]) == "a red circle, flat style"
     assert remove_descriptors("a nightly circle", ["night"]) == "a nightly circle"
     assert split_phrases(" a,, b ,c ") == ["a", "b", "c"]
+
+
+def test_stacks_hold_one_shapes_world_word_then_general_ones() -> None:
+    assert (
+        stack_descriptors("a circle", "style", 3) == "a circle, flat style, oil painting, pixel art"
+    )
+    taken = stack_descriptors("a watercolour circle", "style", 2)
+    assert taken == "a watercolour circle, oil painting, pixel art"
+    for name in DESCRIPTOR_SETS:
+        stacked = stack_descriptors("a red circle at sunset", name, 8)
+        scene_from_prompt(stacked, random.Random(0))  # one scene: nothing contradicts
 
 
 def test_an_unknown_set_names_the_known_ones() -> None:

@@ -104,6 +104,8 @@ class Axis:
             return f"{self.kind}={self.set_name}"
         if not self.values:
             return self.kind
+        if self.kind in INT_FIELDS:
+            return f"{self.kind}={','.join(_ranges(self.values))}"
         texts = [_value_text(v) for v in self.values]
         return f"{self.kind}={','.join(_quote(t) for t in texts)}"
 
@@ -186,6 +188,28 @@ def _size(value: Any) -> tuple[int, int]:
     if match is None:
         raise AxisError(f"size value {value!r} is not WIDTHxHEIGHT, e.g. 64x64")
     return int(match.group(1)), int(match.group(2))
+
+
+def _ranges(values: Sequence[Any]) -> list[str]:
+    """Integers as a user would type them: runs of three or more as `low-high`."""
+    texts: list[str] = []
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and _follows(values[end], values[end + 1]):
+            end += 1
+        if end - start >= 2:
+            texts.append(f"{values[start]}-{values[end]}")
+        else:
+            texts.extend(_quote(_value_text(v)) for v in values[start : end + 1])
+        start = end + 1
+    return texts
+
+
+def _follows(a: Any, b: Any) -> bool:
+    # Negative numbers stay apart: "-1-1" would read badly (and -1 means random).
+    plain = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (a, b))
+    return plain and b == a + 1
 
 
 def _value_text(value: Any) -> str:

@@ -7,7 +7,8 @@
   set's phrases, then with each one alone.
 - `order` — permutations of the comma-separated phrases (all of them, or only the
   phrases named), the prompt as typed first.
-- `density` — 1, 2, 4 and 8 of a set's descriptors appended.
+- `density` — 1, 2, 4 and 8 of a set's descriptors appended, never two that
+  contradict each other (genlab.prompts.builder.stack_descriptors).
 
 Errors are ValueError with a message that makes sense after "axis X: ".
 """
@@ -24,6 +25,8 @@ from genlab.prompts.builder import (
     join_phrases,
     remove_descriptors,
     split_phrases,
+    stack_descriptors,
+    stackable,
 )
 
 VARIANT_KINDS = ("sr", "descriptors", "order", "density")
@@ -58,7 +61,7 @@ def variants(
     if kind == "descriptors":
         return _descriptors(words, set_name)
     if kind == "density":
-        return _densities(words)
+        return _densities(set_name, prompt)
     raise ValueError(f"unknown prompt variant {kind!r}; known: {', '.join(VARIANT_KINDS)}")
 
 
@@ -117,8 +120,9 @@ def _descriptors(words: tuple[str, ...], set_name: str) -> list[Variant]:
     return [Variant(f"no {set_name}", only(None))] + [Variant(w, only(w)) for w in words]
 
 
-def _densities(words: tuple[str, ...]) -> list[Variant]:
+def _densities(set_name: str, prompt: str) -> list[Variant]:
     def first(count: int) -> Edit:
-        return lambda p, n: (add_descriptors(p, words[:count]), n)
+        return lambda p, n: (stack_descriptors(p, set_name, count), n)
 
-    return [Variant(str(count), first(count)) for count in DENSITIES if count <= len(words)]
+    available = len(stackable(set_name, prompt))
+    return [Variant(str(count), first(count)) for count in DENSITIES if count <= available]
