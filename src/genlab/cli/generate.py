@@ -110,7 +110,9 @@ def build_request(
     if from_image is None:
         if "prompt" not in given:
             raise fail("a PROMPT is needed (or --from IMAGE to regenerate an image)")
-        return GenerationRequest(**given), None
+        from genlab.services.generation import new_request
+
+        return new_request(**given), None
     from genlab.core.imageio import read_metadata
     from genlab.services.generation import reproduction
 

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from genlab.cli import colour, evaluate, generate, info, models, style, train, upscale, world
+from genlab.cli import (
+    colour,
+    evaluate,
+    generate,
+    info,
+    models,
+    runs,
+    style,
+    sweep,
+    train,
+    upscale,
+    world,
+)
 
 app = typer.Typer(
     name="genlab",
@@ -25,6 +37,8 @@ app.command("recolor")(colour.recolor)
 app.command("palette")(colour.palette)
 app.command("upscale")(upscale.upscale)
 app.command("style")(style.style)
+app.command("sweep")(sweep.sweep)
+app.add_typer(runs.app, name="runs")
 app.add_typer(world.app, name="world")
 evaluate.app.command("sr")(upscale.eval_sr)
 train_app = typer.Typer(help="Train models genlab ships.", no_args_is_help=True)

@@ -1,8 +1,8 @@
 """Engines: every generator behind one contract (see genlab.core.engine).
 
 `load_engine(model)` picks the engine from the model string: a registered engine
-name ("procedural") runs that engine; anything else is a diffusers model source
-(hub id, local pipeline folder, single checkpoint file).
+name ("builtin", "procedural") runs that engine; anything else is a diffusers model
+source (hub id, local pipeline folder, single checkpoint file).
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ def _procedural(model: str, options: LoadOptions) -> Engine:
     return ProceduralEngine()
 
 
+def _builtin(model: str, options: LoadOptions) -> Engine:
+    from genlab.engines.builtin import BuiltinEngine
+
+    return BuiltinEngine(options)
+
+
 def _diffusers(model: str, options: LoadOptions) -> Engine:
     from genlab.engines.diffusers_engine import DiffusersEngine
 
@@ -32,12 +38,22 @@ def _diffusers(model: str, options: LoadOptions) -> Engine:
 ENGINES = Registry(
     "engine",
     {
+        "builtin": lambda: _builtin,
         "procedural": lambda: _procedural,
         "diffusers": lambda: _diffusers,
     },
 )
-# Aliases users may type for the procedural engine.
-MODEL_ALIASES = {"shapes-world": "procedural"}
+# Aliases users may type for the engines above.
+MODEL_ALIASES = {"shapes-world": "procedural", "builtin-shapes": "builtin"}
+# Request settings a model was tuned for, used where the user sets nothing. The
+# built-in model's come from benchmarks/builtin_speed.py (docs/models/builtin.md).
+MODEL_DEFAULTS: dict[str, dict[str, object]] = {
+    "builtin": {"steps": 15, "guidance_scale": 5.0, "sampler": "DPM++ 2M"},
+}
+
+
+def model_defaults(model: str) -> dict[str, object]:
+    return dict(MODEL_DEFAULTS.get(MODEL_ALIASES.get(model, model), {}))
 
 
 def engine_name_for(model: str) -> str:

@@ -25,11 +25,17 @@ def model_folders() -> list[Path]:
 def local_models() -> list[ModelInfo]:
     found = [
         ModelInfo(
+            "builtin",
+            "builtin",
+            "built in",
+            "genlab's own text-to-image diffusion model, trained on Shapes World (64 px, CPU)",
+        ),
+        ModelInfo(
             "procedural",
             "procedural",
             "built in",
             "Shapes World: shapes, colours, relations, lighting, styles; exact, no learning",
-        )
+        ),
     ]
     for folder in model_folders():
         for path in sorted(folder.iterdir()):

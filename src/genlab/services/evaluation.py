@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from genlab.core.request import GenerationRequest, LoadOptions
+from genlab.core.request import LoadOptions
 from genlab.metrics.adherence import AdherenceReport, evaluate
-from genlab.services.generation import EngineCache, generate
+from genlab.services.generation import EngineCache, generate, new_request
 
 
 def adherence(
@@ -21,7 +21,7 @@ def adherence(
     """Prompt adherence of `model`: each prompt drawn with seeds seed … seed+n-1 in one
     batch, with the request `settings` (steps, sampler, guidance_scale, …) applied."""
     engines = EngineCache()
-    base = GenerationRequest("", model=model, seed=seed, **(settings or {}))
+    base = new_request(prompt="", model=model, seed=seed, **(settings or {}))
 
     def images(prompt: str, n: int):
         request = base.replace(prompt=prompt, batch_size=n)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genlab.core.errors import InvalidRequest
-from genlab.core.request import GenerationRequest, LoadOptions
+from genlab.core.request import DEFAULT_MODEL, GenerationRequest, LoadOptions
 from genlab.core.result import GenerationResult, StepCallback
 
 if TYPE_CHECKING:
@@ -57,6 +57,15 @@ class EngineCache:
 
 
 _shared_cache = EngineCache()
+
+
+def new_request(**fields: object) -> GenerationRequest:
+    """A request from the fields a user gave; the rest from the model's tuned settings
+    (the built-in model's steps and guidance), else GenerationRequest's defaults."""
+    from genlab.engines import model_defaults
+
+    model = str(fields.get("model") or DEFAULT_MODEL)
+    return GenerationRequest(**{**model_defaults(model), **fields})
 
 
 def generate(
