@@ -18,7 +18,7 @@ from genlab.core.errors import GenlabError
 
 NAME = "state.pt"
 # Settings that may change between a run and its resumption without mixing two runs.
-_RESUMABLE_CHANGES = ("checkpoint_every", "sample_every", "steps")
+_RESUMABLE_CHANGES = ("checkpoint_every", "sample_every", "steps", "vae_steps", "batch_size")
 
 
 def folder(out: Path) -> Path:

@@ -1,0 +1,54 @@
+"""The shipped model: a plain diffusers folder inside the package that draws what it
+is asked for, with the settings it was tuned for and a warning for unknown words."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genlab.engines import load_engine
+from genlab.engines.builtin import builtin_folder
+from genlab.services.generation import new_request
+from genlab.world.detect import detect
+
+MAX_BYTES = 40 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def engine():
+    torch.set_flush_denormal(True)
+    return load_engine("builtin")
+
+
+def test_shipped_folder_is_small_and_loads_with_plain_diffusers():
+    from diffusers import StableDiffusionPipeline
+
+    folder = builtin_folder()
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert size <= MAX_BYTES
+    pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
+    assert pipe.scheduler.config.prediction_type == "flow_prediction"
+
+
+def test_draws_a_red_circle_the_detector_recognises(engine):
+    request = new_request(prompt="a red circle", model="builtin", seed=0, batch_size=4)
+    result = engine.generate(request)
+    found = [[(o.colour, o.shape) for o in detect(image).objects] for image in result.images]
+    hits = sum(objects == [("red", "circle")] for objects in found)
+    assert hits >= 3, found
+
+
+def test_uses_its_tuned_defaults_where_the_user_sets_nothing():
+    request = new_request(prompt="a red circle", model="builtin")
+    assert (request.steps, request.guidance_scale) == (15, 5.0)
+    assert new_request(prompt="a red circle", model="builtin", steps=30).steps == 30
+
+
+def test_unknown_words_still_generate_with_one_warning(engine):
+    request = new_request(prompt="a red dragon, (circle:1.2)", model="builtin", seed=1)
+    result = engine.generate(request)
+    assert len(result.images) == 1
+    assert len(result.warnings) == 1
+    assert "dragon" in result.warnings[0] and "circle" not in result.warnings[0]
+    quiet = engine.generate(new_request(prompt="a red circle", model="builtin", seed=1))
+    assert quiet.warnings == ()
