@@ -31,13 +31,30 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 WORK_SIDE = 128  # larger images are reduced first: enough pixels, bounded cost
-# A pixel belongs to an object when it differs from the explained background by more
-# than this (RGB, 0..1); watercolour paper varies by a few percent, shapes by far more.
+# A pixel seeds an object when it differs from the explained background by more than
+# this (RGB, 0..1); watercolour paper varies by a few percent, shapes by far more.
 FOREGROUND = 0.12
+# Around a seed, the object extends down to this share of FOREGROUND: a blurred edge
+# fades gradually, and cutting it at the seed level would shrink soft small objects.
+GROW = 0.5
+# Beyond lighting, the thresholds stay this many noise sigmas above the leftover noise.
+NOISE_FLOOR = 4.0
 # Components smaller than this share of a small object's box are noise, not objects.
 MIN_AREA_SHARE = 0.25
 GREY_SPREAD = 3 / 255  # max channel spread of a clean monochrome render
 NOISY = 0.01  # estimated noise sigma (0..1 scale) above which the image is smoothed
+# Outline shades whose visibility is within this ratio are a tie the lighting may flip.
+TIE = 0.85
+DENOISE = 1.0  # sigma (px) of the Gaussian that smooths noisy images
+# Blur sigmas (work pixels) the templates are tried with. Model outputs look like renders
+# blurred by 1-1.5 px at 64 px; denoising adds DENOISE on top, in quadrature.
+BLURS = (0.0, 0.5, 0.8, 1.1, 1.4, 1.7, 2.1, 2.6)
+# Blur bridges objects that are only GAP apart with a faint saddle. A component is
+# split where it dips below SADDLE of the strongest difference within SADDLE_REACH
+# (share of the image side) of a pixel: inside one object the difference never dips
+# that low between two places, since a watercolour wash keeps 80% of its pigment.
+SADDLE = 0.5
+SADDLE_REACH = 0.1
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,7 @@ class DetectedObject:
     size: str
     x: float  # centre, 0..1 of the width
     y: float  # centre, 0..1 of the height
-    shape_score: float  # IoU with the best outline, 0..1
+    shape_score: float  # soft IoU with the best (blurred) outline, 0..1
 
 
 @dataclass(frozen=True)
@@ -66,11 +83,12 @@ def detect(image: Image.Image) -> Detection:
     if scale < 1:
         size = (max(8, round(image.width * scale)), max(8, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.BOX)
-    pixels, sigma = _denoise(np.asarray(image, np.float32) / 255)  # (H, W, 3)
-    # Grey when even the most colourful pixels are grey, allowing for leftover noise;
-    # the 99.5th percentile still lands inside the smallest object (~2% of the image).
+    pixels, noise = _denoise(np.asarray(image, np.float32) / 255)  # (H, W, 3)
+    # Grey when even the most colourful pixels are grey, allowing for leftover noise
+    # (the spread of three noisy channels rarely exceeds 6 sigma); the 99.5th
+    # percentile still lands inside the smallest object (~2% of the image).
     spread = float(np.percentile(np.ptp(pixels, axis=2), 99.5))
-    monochrome = spread <= GREY_SPREAD + 4 * sigma
+    monochrome = spread <= GREY_SPREAD + 6 * noise
 
     # 2. Explain the border: which background colour under which lighting
     lit = _lit_palettes(pixels.shape[:2], monochrome)  # variant → (C, H, W, 3)
@@ -85,10 +103,19 @@ def detect(image: Image.Image) -> Detection:
         / (COLOURS["white"][0] - COLOURS["black"][0])
         * 255
     )  # (H, W), 1 at noon
-    mask = np.abs(pixels - expected).max(axis=2) > FOREGROUND * contrast
+    difference = np.abs(pixels - expected).max(axis=2)  # (H, W)
+    components = _components(difference, FOREGROUND * contrast, NOISE_FLOOR * noise)
+
+    # 4. Match outlines: every object votes for the image's blur, then each takes the
+    # best outline under that blur
+    coverages = [_coverage(pixels, expected, _deepest(c)) for c in components]
+    searches = [
+        _search(alpha, component, _others(components, i))
+        for i, (alpha, component) in enumerate(zip(coverages, components, strict=True))
+    ]
+    blur = _common_blur(searches)
     objects = tuple(
-        _describe(component, pixels, lit[variant], expected, monochrome)
-        for component in _components(mask)
+        _describe(search, blur, pixels, lit[variant], monochrome) for search in searches
     )
     return Detection(
         objects=objects,
@@ -99,13 +126,18 @@ def detect(image: Image.Image) -> Detection:
 
 
 def _denoise(pixels: NDArray) -> tuple[NDArray, float]:
-    """A 3x3 median filter, only when the image is noisy (on a clean render it would
-    round the corners the shape matcher needs), and the estimated noise sigma."""
+    """The pixels, smoothed by a Gaussian only when the image is noisy, and the noise
+    sigma left in them. Smoothing is a known blur, which the outline matcher allows
+    for like any other; on a clean render it would only soften edges."""
     from scipy import ndimage
 
-    smooth = ndimage.median_filter(pixels, size=(3, 3, 1))
-    sigma = 1.4826 * float(np.median(np.abs(pixels - smooth)))  # robust noise estimate
-    return (smooth, sigma) if sigma > NOISY else (pixels, sigma)
+    residual = pixels - ndimage.median_filter(pixels, size=(3, 3, 1))
+    sigma = 1.4826 * float(np.median(np.abs(residual)))  # robust noise estimate
+    if sigma <= NOISY:
+        return pixels, sigma
+    # Averaging over a Gaussian of sigma s leaves 1 / (2 sqrt(pi) s) of white noise.
+    smooth = ndimage.gaussian_filter(pixels, (DENOISE, DENOISE, 0))
+    return smooth, sigma / (2 * np.sqrt(np.pi) * DENOISE)
 
 
 # -- lighting -------------------------------------------------------------------------
@@ -159,49 +191,58 @@ def _explain_border(pixels: NDArray, lit: dict[str, NDArray]) -> tuple[str, int]
 # -- objects --------------------------------------------------------------------------
 
 
-def _components(mask: NDArray) -> list[NDArray]:
+def _components(difference: NDArray, threshold: NDArray, floor: float) -> list[NDArray]:
+    """Objects as pixel masks: regions that reach the seed threshold somewhere, grown
+    down to GROW of it, split where blur bridged them, specks dropped."""
     from scipy import ndimage
 
-    labels, count = ndimage.label(mask)
-    side = min(mask.shape)
+    seed = difference > np.maximum(threshold, floor)
+    grown = difference > np.maximum(GROW * threshold, floor)
+    labels, _ = ndimage.label(grown)
+    side = min(difference.shape)
     smallest = MIN_AREA_SHARE * (2 * SIZE_EXTENT["small"] * side) ** 2
+    reach = 2 * round(SADDLE_REACH * side) + 1
+    strong = difference > SADDLE * ndimage.maximum_filter(difference, size=reach)
     found = []
-    for index in range(1, count + 1):
-        component = ndimage.binary_fill_holes(labels == index)
-        if component.sum() >= smallest:
-            found.append(component)
+    for index in np.unique(labels[seed & grown]):
+        region = ndimage.binary_fill_holes(labels == index)
+        found += [part for part in _split(region, strong, smallest) if part.sum() >= smallest]
     return found
 
 
-def _describe(
-    component: NDArray, pixels: NDArray, lit: NDArray, expected: NDArray, monochrome: bool
-) -> DetectedObject:
-    height, width = component.shape
-    ys, xs = np.nonzero(component)
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    inside = _inside(component)
-    alpha = _coverage(pixels, expected, inside)
-    shape, score, (cx, cy, radius) = _best_outline(
-        alpha, ((x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2), component
-    )
-    extent = radius / min(height, width)
-    size = min(SIZE_EXTENT, key=lambda s: abs(np.log(SIZE_EXTENT[s] / extent)))
-    return DetectedObject(
-        shape=shape,
-        colour=None if monochrome else _colour(inside, pixels, lit),
-        size=size,
-        x=float(cx / width),
-        y=float(cy / height),
-        shape_score=score,
-    )
-
-
-def _inside(component: NDArray) -> NDArray:
-    """The component shrunk away from its edge: no anti-aliased rim, no outline."""
+def _split(region: NDArray, strong: NDArray, smallest: float) -> list[NDArray]:
+    """`region` cut into the objects it holds: its strong pieces, separated by faint
+    saddles, become cores and every pixel joins its nearest core. Pieces too small to
+    be objects are not cores: a thin anti-aliased outline breaks into such pieces."""
     from scipy import ndimage
 
-    inside = ndimage.binary_erosion(component, iterations=max(1, _thickness(component) // 4))
-    return inside if inside.sum() >= 4 else component
+    pieces, count = ndimage.label(region & strong)
+    areas = ndimage.sum_labels(np.ones_like(region), pieces, range(1, count + 1))
+    big = np.flatnonzero(areas >= smallest / 2) + 1
+    if len(big) <= 1:
+        return [region]
+    cores = np.where(np.isin(pieces, big), pieces, 0)
+    # Each pixel of the region takes the label of its nearest core pixel.
+    _, (iy, ix) = ndimage.distance_transform_edt(cores == 0, return_indices=True)
+    nearest = cores[iy, ix]
+    return [region & (nearest == k) for k in big]
+
+
+def _others(components: list[NDArray], index: int) -> NDArray:
+    others = np.zeros_like(components[index])
+    for k, component in enumerate(components):
+        if k != index:
+            others |= component
+    return others
+
+
+def _deepest(component: NDArray) -> NDArray:
+    """The pixels farthest from the component's edge: no anti-aliased or blurred rim,
+    no outline stroke, so they show the object's own colour."""
+    from scipy import ndimage
+
+    depth = ndimage.distance_transform_edt(component)
+    return depth >= 0.6 * depth.max()
 
 
 def _coverage(pixels: NDArray, expected: NDArray, inside: NDArray) -> NDArray:
@@ -210,15 +251,24 @@ def _coverage(pixels: NDArray, expected: NDArray, inside: NDArray) -> NDArray:
     sub-pixel shape information that a yes/no mask throws away."""
     colour = np.median(pixels[inside], axis=0)  # (3,)
     background = np.median(expected[inside], axis=0)  # (3,)
-    # Outlined shapes have a rim in a shade of their colour (as the renderer paints
-    # it); a pixel counts as covered if it moved towards either ink.
+    # Outlined shapes have a rim in a shade of their colour; a pixel counts as covered
+    # if it moved towards the fill or the rim's ink. The renderer inks with the shade
+    # that stands out most from both fill and background; lighting can change that
+    # choice when the two shades are close, so both are tried then. The other shade is
+    # not: when it lies between background and fill, a pixel only partly covered by
+    # the fill would count as fully covered by it.
+    inks = outline_inks(colour)
+    visible = [min(np.linalg.norm(ink - colour), np.linalg.norm(ink - background)) for ink in inks]
+    inks = [colour] + [ink for ink, v in zip(inks, visible, strict=True) if v >= TIE * max(visible)]
     coverage = []
-    # Lighting can change which shade the renderer would pick, so both are tried.
-    for ink in (colour, *outline_inks(colour)):
+    for ink in inks:
         towards = ink - background
         moved = ((pixels - expected) * towards).sum(axis=2) / max(float(towards @ towards), 1e-6)
         coverage.append(np.clip(moved, 0, 1))
-    return np.maximum(*coverage)  # (H, W)
+    return np.max(coverage, axis=0)  # (H, W)
+
+
+# -- outline matching -----------------------------------------------------------------
 
 
 def _template(shape: str, size: tuple[int, int], cx: float, cy: float, radius: float) -> NDArray:
@@ -231,37 +281,118 @@ def _template(shape: str, size: tuple[int, int], cx: float, cy: float, radius: f
     return np.asarray(canvas.reduce(4), np.float32) / 255
 
 
-# Box refinements tried around the pixel box: centre shifts (px) and radius factors.
+def _unit_moments(shape: str) -> tuple[float, float, float]:
+    """Area and centroid (x, y) of a unit outline, by the shoelace formula."""
+    x, y = OUTLINES[shape].T
+    xn, yn = np.roll(x, -1), np.roll(y, -1)
+    cross = x * yn - xn * y
+    area = cross.sum() / 2
+    return (
+        abs(area),
+        float(((x + xn) * cross).sum() / (6 * area)),
+        float(((y + yn) * cross).sum() / (6 * area)),
+    )
+
+
+UNIT_MOMENTS = {shape: _unit_moments(shape) for shape in OUTLINES}
+# Box refinements tried around each outline's first guess: centre shifts (px) and
+# radius factors.
 _SHIFTS = (-0.5, 0.0, 0.5)
-_FACTORS = (0.92, 1.0, 1.08)
+_FACTORS = (0.93, 1.0, 1.07)
 
 
-def _best_outline(
-    alpha: NDArray, box: tuple[float, float, float], component: NDArray
-) -> tuple[str, float, tuple[float, float, float]]:
-    """The outline and box whose anti-aliased coverage best matches `alpha` near the
-    component (least squared difference); the score is the soft IoU of that match."""
+def _gaussian_matrices(length: int) -> NDArray:
+    """(len(BLURS), length, length): multiplying by one blurs along an axis, as a
+    Gaussian of that sigma with zeros beyond the window."""
+    offsets = np.arange(length)[:, None] - np.arange(length)[None, :]
+    matrices = [np.eye(length, dtype=np.float32)]
+    for sigma in BLURS[1:]:
+        kernel = np.exp(-(offsets**2) / (2 * sigma**2))
+        reach = np.arange(-length, length + 1)
+        matrices.append((kernel / np.exp(-(reach**2) / (2 * sigma**2)).sum()).astype(np.float32))
+    return np.stack(matrices)
+
+
+@dataclass(frozen=True)
+class _Search:
+    """Every tried outline, box and blur for one object, with their errors."""
+
+    errors: NDArray  # (blurs, shapes, boxes): squared difference to the coverage
+    boxes: NDArray  # (shapes, boxes, 3): centre x, centre y, radius in image pixels
+    window: tuple[int, int, int, int]  # x0, y0, x1, y1 of the compared pixels
+    target: NDArray  # the coverage inside the window, zero away from the object
+
+
+def _search(alpha: NDArray, component: NDArray, others: NDArray) -> _Search:
+    """Try every outline, over a few boxes around the one its moments suggest, under
+    every blur in BLURS, against the object's coverage."""
     from scipy import ndimage
 
-    near = ndimage.binary_dilation(component, iterations=2)
-    # Work in a window around the box: templates are drawn only where they can land.
-    cx0, cy0, r0 = (float(v) for v in box)
-    reach = r0 * max(_FACTORS) + 3
-    x0, y0 = max(0, int(cx0 - reach)), max(0, int(cy0 - reach))
-    x1 = min(alpha.shape[1], int(np.ceil(cx0 + reach)))
-    y1 = min(alpha.shape[0], int(np.ceil(cy0 + reach)))
-    target = np.where(near, alpha, 0)[y0:y1, x0:x1]
-    size = (x1 - x0, y1 - y0)
-    best = (np.inf, "", 0.0, box)
-    for shape, dx, dy, factor in itertools.product(OUTLINES, _SHIFTS, _SHIFTS, _FACTORS):
-        candidate = (cx0 + dx, cy0 + dy, r0 * factor)
-        template = _template(shape, size, candidate[0] - x0, candidate[1] - y0, candidate[2])
-        error = float(((template - target) ** 2).sum())
-        if error < best[0]:
-            overlap = np.minimum(template, target).sum()
-            union = max(float(np.maximum(template, target).sum()), 1e-6)
-            best = (error, shape, float(overlap / union), candidate)
-    return best[1], best[2], best[3]
+    # Blur spreads an object's coverage beyond its mask; other objects stay out.
+    near = ndimage.binary_dilation(component, iterations=2 + round(2 * BLURS[-1])) & ~others
+    own = ndimage.binary_dilation(component, iterations=1) & ~others
+    # Mass and centroid survive blur, so they place each outline's first box.
+    weights = np.where(own, alpha, 0)
+    mass = max(float(weights.sum()), 1.0)
+    ys, xs = np.indices(alpha.shape)
+    mx, my = float((weights * xs).sum() / mass) + 0.5, float((weights * ys).sum() / mass) + 0.5
+    reach = np.sqrt(mass / min(m[0] for m in UNIT_MOMENTS.values())) * max(_FACTORS)
+    reach += 2 + 3 * BLURS[-1]
+    x0, y0 = max(0, int(mx - reach)), max(0, int(my - reach))
+    x1 = min(alpha.shape[1], int(np.ceil(mx + reach)))
+    y1 = min(alpha.shape[0], int(np.ceil(my + reach)))
+    target = np.where(near, alpha, 0)[y0:y1, x0:x1]  # (h, w)
+    rows, cols = _gaussian_matrices(y1 - y0), _gaussian_matrices(x1 - x0)
+    errors, boxes = [], []
+    for shape, (area, ux, uy) in UNIT_MOMENTS.items():
+        radius = np.sqrt(mass / area)
+        candidates = [
+            (mx - ux * radius * f + dx, my - uy * radius * f + dy, radius * f)
+            for f, dx, dy in itertools.product(_FACTORS, _SHIFTS, _SHIFTS)
+        ]
+        sharp = np.stack(
+            [_template(shape, (x1 - x0, y1 - y0), cx - x0, cy - y0, r) for cx, cy, r in candidates]
+        )  # (boxes, h, w)
+        blurred = rows[:, None] @ sharp[None] @ cols[:, None].transpose(0, 1, 3, 2)
+        errors.append(((blurred - target) ** 2).sum(axis=(2, 3)))  # (blurs, boxes)
+        boxes.append(candidates)
+    return _Search(np.stack(errors, axis=1), np.array(boxes), (x0, y0, x1, y1), target)
+
+
+def _common_blur(searches: list[_Search]) -> int:
+    """The index in BLURS of the blur that best explains all objects together."""
+    if not searches:
+        return 0
+    total = sum(search.errors.min(axis=(1, 2)) for search in searches)
+    return int(np.argmin(total))
+
+
+def _describe(
+    search: _Search, blur: int, pixels: NDArray, lit: NDArray, monochrome: bool
+) -> DetectedObject:
+    height, width = pixels.shape[:2]
+    shape_index, box_index = np.unravel_index(
+        int(search.errors[blur].argmin()), search.errors[blur].shape
+    )
+    shape = list(UNIT_MOMENTS)[shape_index]
+    cx, cy, radius = search.boxes[shape_index, box_index]
+    x0, y0, x1, y1 = search.window
+    sharp = _template(shape, (x1 - x0, y1 - y0), cx - x0, cy - y0, radius)
+    fitted = _gaussian_matrices(y1 - y0)[blur] @ sharp @ _gaussian_matrices(x1 - x0)[blur].T
+    overlap = np.minimum(fitted, search.target).sum()
+    score = float(overlap / max(float(np.maximum(fitted, search.target).sum()), 1e-6))
+    extent = radius / min(height, width)
+    size = min(SIZE_EXTENT, key=lambda s: abs(np.log(SIZE_EXTENT[s] / extent)))
+    inside = np.zeros((height, width), bool)
+    inside[y0:y1, x0:x1] = _deepest(sharp > 0.5) if (sharp > 0.5).any() else sharp > 0
+    return DetectedObject(
+        shape=shape,
+        colour=None if monochrome else _colour(inside, pixels, lit),
+        size=size,
+        x=float(cx / width),
+        y=float(cy / height),
+        shape_score=score,
+    )
 
 
 def _colour(inside: NDArray, pixels: NDArray, lit: NDArray) -> str:
@@ -271,11 +402,6 @@ def _colour(inside: NDArray, pixels: NDArray, lit: NDArray) -> str:
     predicted = np.median(lit[:, inside], axis=1)  # (C, 3)
     distances = np.abs(predicted - observed).sum(axis=1)
     return list(COLOURS)[int(distances.argmin())]
-
-
-def _thickness(component: NDArray) -> int:
-    ys, xs = np.nonzero(component)
-    return int(min(xs.max() - xs.min(), ys.max() - ys.min()) + 1)
 
 
 def matches(scene: Scene, found: Detection) -> bool:
