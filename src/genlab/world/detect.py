@@ -14,6 +14,7 @@ detector reports `colour=None` and the style as monochrome.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections import Counter
@@ -115,7 +116,8 @@ def detect(image: Image.Image) -> Detection:
     ]
     blur = _common_blur(searches)
     objects = tuple(
-        _describe(search, blur, pixels, lit[variant], monochrome) for search in searches
+        _describe(_refine(search, blur), search, pixels, expected, lit[variant], monochrome)
+        for search in searches
     )
     return Detection(
         objects=objects,
@@ -271,12 +273,16 @@ def _coverage(pixels: NDArray, expected: NDArray, inside: NDArray) -> NDArray:
 # -- outline matching -----------------------------------------------------------------
 
 
-def _template(shape: str, size: tuple[int, int], cx: float, cy: float, radius: float) -> NDArray:
-    """The renderer's anti-aliased coverage of `shape` with this box (0..1)."""
-    width, height = size
-    canvas = Image.new("L", (width * 4, height * 4), 0)
+def _template(
+    shape: str, window: tuple[int, int, int, int], box: tuple[float, float, float]
+) -> NDArray:
+    """The renderer's anti-aliased coverage (0..1) of `shape` with this box (centre x,
+    centre y, radius in image pixels) in the window (x0, y0, x1, y1) of the image."""
+    x0, y0, x1, y1 = window
+    cx, cy, radius = box
+    canvas = Image.new("L", ((x1 - x0) * 4, (y1 - y0) * 4), 0)
     outline = OUTLINES[shape]
-    points = [((cx + px * radius) * 4, (cy + py * radius) * 4) for px, py in outline]
+    points = [((cx - x0 + px * radius) * 4, (cy - y0 + py * radius) * 4) for px, py in outline]
     ImageDraw.Draw(canvas).polygon(points, fill=255)
     return np.asarray(canvas.reduce(4), np.float32) / 255
 
@@ -295,12 +301,20 @@ def _unit_moments(shape: str) -> tuple[float, float, float]:
 
 
 UNIT_MOMENTS = {shape: _unit_moments(shape) for shape in OUTLINES}
-# Box refinements tried around each outline's first guess: centre shifts (px) and
-# radius factors.
+# First boxes: the radius the object's mass suggests, times these factors. The mass
+# overstates the size when blur dims a small object's core (its colour, read there, is
+# then too close to the background), so smaller radii are tried further.
+_FACTORS = (0.79, 0.86, 0.93, 1.0, 1.07)
+# Then the best outlines are refined: centre shifts (px) and radius factors.
 _SHIFTS = (-0.5, 0.0, 0.5)
-_FACTORS = (0.93, 1.0, 1.07)
+_FINE = (0.96, 1.0, 1.04)
+_FINALISTS = 2
+# Coverage may be a scaled template (dimmed core as above, thin watercolour pigment);
+# the fitted scale is kept within these bounds.
+_GAIN = (0.7, 2.0)
 
 
+@functools.lru_cache(maxsize=64)
 def _gaussian_matrices(length: int) -> NDArray:
     """(len(BLURS), length, length): multiplying by one blurs along an axis, as a
     Gaussian of that sigma with zeros beyond the window."""
@@ -315,17 +329,25 @@ def _gaussian_matrices(length: int) -> NDArray:
 
 @dataclass(frozen=True)
 class _Search:
-    """Every tried outline, box and blur for one object, with their errors."""
+    """Every outline at its first boxes under every blur, for one object."""
 
-    errors: NDArray  # (blurs, shapes, boxes): squared difference to the coverage
-    boxes: NDArray  # (shapes, boxes, 3): centre x, centre y, radius in image pixels
+    errors: NDArray  # (blurs, shapes, factors): squared difference to the coverage
+    boxes: NDArray  # (shapes, factors, 3): centre x, centre y, radius in image pixels
     window: tuple[int, int, int, int]  # x0, y0, x1, y1 of the compared pixels
     target: NDArray  # the coverage inside the window, zero away from the object
 
 
+@dataclass(frozen=True)
+class _Fit:
+    shape: str
+    box: tuple[float, float, float]  # centre x, centre y, radius in image pixels
+    sharp: NDArray  # the outline's coverage in the search window, before blur
+    blurred: NDArray  # and after
+
+
 def _search(alpha: NDArray, component: NDArray, others: NDArray) -> _Search:
-    """Try every outline, over a few boxes around the one its moments suggest, under
-    every blur in BLURS, against the object's coverage."""
+    """Try every outline, at a few radii around the one its mass suggests, under every
+    blur in BLURS, against the object's coverage."""
     from scipy import ndimage
 
     # Blur spreads an object's coverage beyond its mask; other objects stay out.
@@ -346,17 +368,44 @@ def _search(alpha: NDArray, component: NDArray, others: NDArray) -> _Search:
     errors, boxes = [], []
     for shape, (area, ux, uy) in UNIT_MOMENTS.items():
         radius = np.sqrt(mass / area)
-        candidates = [
-            (mx - ux * radius * f + dx, my - uy * radius * f + dy, radius * f)
-            for f, dx, dy in itertools.product(_FACTORS, _SHIFTS, _SHIFTS)
-        ]
-        sharp = np.stack(
-            [_template(shape, (x1 - x0, y1 - y0), cx - x0, cy - y0, r) for cx, cy, r in candidates]
-        )  # (boxes, h, w)
+        candidates = [(mx - ux * radius * f, my - uy * radius * f, radius * f) for f in _FACTORS]
+        sharp = np.stack([_template(shape, (x0, y0, x1, y1), box) for box in candidates])
         blurred = rows[:, None] @ sharp[None] @ cols[:, None].transpose(0, 1, 3, 2)
-        errors.append(((blurred - target) ** 2).sum(axis=(2, 3)))  # (blurs, boxes)
+        errors.append(_scaled_errors(blurred, target))  # (blurs, factors)
         boxes.append(candidates)
     return _Search(np.stack(errors, axis=1), np.array(boxes), (x0, y0, x1, y1), target)
+
+
+def _refine(search: _Search, blur: int) -> _Fit:
+    """The best outline and box under `blur`, refining the best first boxes."""
+    x0, y0, x1, y1 = search.window
+    rows, cols = _gaussian_matrices(y1 - y0)[blur], _gaussian_matrices(x1 - x0)[blur]
+    errors = search.errors[blur]  # (shapes, factors)
+    best = (np.inf, None)
+    for index in np.argsort(errors.min(axis=1))[:_FINALISTS]:
+        shape = list(UNIT_MOMENTS)[index]
+        cx, cy, radius = search.boxes[index, errors[index].argmin()]
+        candidates = [
+            (cx + dx, cy + dy, radius * f)
+            for f, dx, dy in itertools.product(_FINE, _SHIFTS, _SHIFTS)
+        ]
+        sharp = np.stack([_template(shape, search.window, box) for box in candidates])
+        blurred = rows @ sharp @ cols.T  # (boxes, h, w)
+        fit_errors = _scaled_errors(blurred, search.target)
+        k = int(fit_errors.argmin())
+        if fit_errors[k] < best[0]:
+            best = (fit_errors[k], _Fit(shape, candidates[k], sharp[k], blurred[k]))
+    assert best[1] is not None  # there is always a finalist
+    return best[1]
+
+
+def _scaled_errors(templates: NDArray, target: NDArray) -> NDArray:
+    """Least squared difference between `target` (h, w) and each of `templates`
+    (..., h, w) times its best gain within _GAIN."""
+    dot = (templates * target).sum(axis=(-2, -1))
+    norm = np.maximum((templates**2).sum(axis=(-2, -1)), 1e-6)
+    gain = np.clip(dot / norm, *_GAIN)
+    return float((target**2).sum()) - 2 * gain * dot + gain**2 * norm
 
 
 def _common_blur(searches: list[_Search]) -> int:
@@ -368,26 +417,29 @@ def _common_blur(searches: list[_Search]) -> int:
 
 
 def _describe(
-    search: _Search, blur: int, pixels: NDArray, lit: NDArray, monochrome: bool
+    fit: _Fit,
+    search: _Search,
+    pixels: NDArray,
+    expected: NDArray,
+    lit: NDArray,
+    monochrome: bool,
 ) -> DetectedObject:
     height, width = pixels.shape[:2]
-    shape_index, box_index = np.unravel_index(
-        int(search.errors[blur].argmin()), search.errors[blur].shape
-    )
-    shape = list(UNIT_MOMENTS)[shape_index]
-    cx, cy, radius = search.boxes[shape_index, box_index]
-    x0, y0, x1, y1 = search.window
-    sharp = _template(shape, (x1 - x0, y1 - y0), cx - x0, cy - y0, radius)
-    fitted = _gaussian_matrices(y1 - y0)[blur] @ sharp @ _gaussian_matrices(x1 - x0)[blur].T
-    overlap = np.minimum(fitted, search.target).sum()
-    score = float(overlap / max(float(np.maximum(fitted, search.target).sum()), 1e-6))
+    cx, cy, radius = fit.box
+    overlap = np.minimum(fit.blurred, search.target).sum()
+    score = float(overlap / max(float(np.maximum(fit.blurred, search.target).sum()), 1e-6))
     extent = radius / min(height, width)
     size = min(SIZE_EXTENT, key=lambda s: abs(np.log(SIZE_EXTENT[s] / extent)))
+    x0, y0, x1, y1 = search.window
+    core = _deepest(fit.sharp > 0.5) if (fit.sharp > 0.5).any() else fit.sharp > 0
     inside = np.zeros((height, width), bool)
-    inside[y0:y1, x0:x1] = _deepest(sharp > 0.5) if (sharp > 0.5).any() else sharp > 0
+    inside[y0:y1, x0:x1] = core
+    # Under blur even a small object's core is partly background; the fitted outline
+    # says how much, so the colour is unmixed from it.
+    cover = float(fit.blurred[core].mean())
     return DetectedObject(
-        shape=shape,
-        colour=None if monochrome else _colour(inside, pixels, lit),
+        shape=fit.shape,
+        colour=None if monochrome else _colour(inside, cover, pixels, expected, lit),
         size=size,
         x=float(cx / width),
         y=float(cy / height),
@@ -395,10 +447,14 @@ def _describe(
     )
 
 
-def _colour(inside: NDArray, pixels: NDArray, lit: NDArray) -> str:
-    """The palette colour whose lit version best matches the object's inside; the
-    median resists watercolour blotches."""
-    observed = np.median(pixels[inside], axis=0)  # (3,)
+def _colour(inside: NDArray, cover: float, pixels: NDArray, expected: NDArray, lit: NDArray) -> str:
+    """The palette colour whose lit version best matches the object's inside, where
+    the object covers `cover` of each pixel and the background the rest; the median
+    resists watercolour blotches."""
+    mixed = np.median(pixels[inside], axis=0)  # (3,)
+    background = np.median(expected[inside], axis=0)  # (3,)
+    # Below half coverage the unmixing would mostly amplify noise.
+    observed = background + (mixed - background) / max(cover, 0.5)
     predicted = np.median(lit[:, inside], axis=1)  # (C, 3)
     distances = np.abs(predicted - observed).sum(axis=1)
     return list(COLOURS)[int(distances.argmin())]
