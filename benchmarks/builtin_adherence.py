@@ -9,6 +9,7 @@ Rows, all on the same held-out prompt set, same images per prompt and seeds:
   * random init — the same architecture with untrained weights: the floor.
 
     python benchmarks/builtin_adherence.py [--images-per-prompt 4] [--json out.json]
+        [--rows procedural,builtin,ignored,random]
 """
 
 from __future__ import annotations
@@ -55,27 +56,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images-per-prompt", type=int, default=4)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--rows", default="procedural,builtin,ignored,random")
     args = parser.parse_args()
     torch.set_flush_denormal(True)  # untrained weights produce denormals on CPU
     n = args.images_per_prompt
-    reports = [
-        adherence("procedural", images_per_prompt=n),
-        adherence("builtin", images_per_prompt=n),
-    ]
-    reports.append(prompt_ignored(n))
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = random_init_copy(Path(tmp) / "random-init")
-        report = adherence(str(folder), images_per_prompt=n, settings={"steps": 15})
-        reports.append(dataclasses.replace(report, model="random init"))
+    rows = args.rows.split(",")
+    reports = []
+    if "procedural" in rows:
+        reports.append(adherence("procedural", images_per_prompt=n))
+    if "builtin" in rows:
+        reports.append(adherence("builtin", images_per_prompt=n))
+    if "ignored" in rows:
+        reports.append(prompt_ignored(n))
+    if "random" in rows:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = random_init_copy(Path(tmp) / "random-init")
+            report = adherence(str(folder), images_per_prompt=n, settings={"steps": 15})
+            reports.append(dataclasses.replace(report, model="random init"))
     categories = [c.category for c in reports[0].categories]
-    header = f"{'model':<26}" + "".join(f"{c:>18}" for c in categories) + f"{'overall':>22}"
+    header = f"{'model':<26}" + "".join(f"{c:>21}" for c in categories) + f"{'overall':>22}"
     print(header)
     for report in reports:
         cells = {c.category: c for c in report.categories}
         line = f"{report.model:<26}"
         for category in categories:
             c = cells[category]
-            line += f"{c.accuracy:>8.3f} [{c.low:.2f},{c.high:.2f}]"
+            line += f"{c.accuracy:>11.3f} [{c.low:.2f},{c.high:.2f}]"
         line += f"   {report.overall:.3f} [{report.overall_low:.3f}, {report.overall_high:.3f}]"
         print(line)
     if args.json:
