@@ -25,7 +25,7 @@ def text2image(
     train: Annotated[
         str | None, Opt("--train", help="With --init: unet, text_encoder or lora.")
     ] = None,
-    steps: Annotated[int, Opt(help="Denoiser optimiser steps.")] = 3000,
+    steps: Annotated[int, Opt(help="Denoiser optimiser steps.")] = 2500,
     batch_size: Annotated[int, Opt("--batch-size", "-b")] = 32,
     lr: Annotated[float, Opt(help="Peak learning rate (warm-up, cosine decay).")] = 4e-4,
     vae_steps: Annotated[int, Opt(help="Autoencoder steps (from scratch only).")] = 2000,

@@ -67,7 +67,7 @@ SAMPLE_PROMPTS = (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 3000
+    steps: int = 2500
     batch_size: int = 32
     lr: float = 4e-4
     warmup: int = 200
@@ -446,9 +446,12 @@ class Trainer:
                 _save_lora(self.unet, self.out)
             else:
                 self._pipeline().save_pretrained(str(self.out), safe_serialization=True)
-                words = ckpt.folder(self.out) / "tokenizer" / WORDS_FILE
-                if words.is_file():
-                    shutil.copyfile(words, self.out / "tokenizer" / WORDS_FILE)
+                # The word list, and the classic vocab/merges pair that transformers'
+                # fast tokenizer does not write but older CLIPTokenizers need.
+                for name in (WORDS_FILE, "vocab.json", "merges.txt"):
+                    source = ckpt.folder(self.out) / "tokenizer" / name
+                    if source.is_file():
+                        shutil.copyfile(source, self.out / "tokenizer" / name)
         record = {
             "config": self.config.to_dict(),
             "data": str(self.data_dir),
