@@ -440,6 +440,8 @@ def _describe(
     size = min(SIZE_EXTENT, key=lambda s: abs(np.log(SIZE_EXTENT[s] / extent)))
     x0, y0, x1, y1 = search.window
     core = _deepest(fit.sharp > 0.5) if (fit.sharp > 0.5).any() else fit.sharp > 0
+    if not core.any():  # a fit between pixel centres: read the observed object instead
+        core = search.target >= search.target.max() / 2
     inside = np.zeros((height, width), bool)
     inside[y0:y1, x0:x1] = core
     # Under blur even a small object's core is partly background; the fitted outline
