@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from genlab.lab.grid import BACKGROUND, MIN_CELL, PAD, TEXT
+from genlab.lab.grid import BACKGROUND, MIN_CELL, PAD, TEXT, fit_text
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
@@ -84,11 +84,11 @@ def contact_sheet(
         draw.text((layout.size[0] / 2, PAD), title, fill=TEXT, font=font, anchor="ma")
     top = layout.title_height
     if column_title:
-        text = _fit(draw, column_title, font, grid_width)
+        text = fit_text(draw, column_title, font, grid_width)
         draw.text((grid_left + grid_width / 2, top + PAD), text, fill=TEXT, font=font, anchor="ma")
         top += line
     if row_title:
-        text = _fit(draw, row_title, font, layout.row_header_width - 2 * PAD)
+        text = fit_text(draw, row_title, font, layout.row_header_width - 2 * PAD)
         draw.text((PAD, top + PAD), text, fill=TEXT, font=font)
     for column, label in enumerate(column_labels):
         x = layout.cell_origin(0, column)[0] + layout.cell[0] / 2
@@ -166,12 +166,4 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: float, max_lines: i
         lines.append(line)
     if words:
         lines[-1] = f"{lines[-1]} {' '.join(words)}"
-    return [_fit(draw, line, font, width) for line in lines] or [""]
-
-
-def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…"
+    return [fit_text(draw, line, font, width) for line in lines] or [""]

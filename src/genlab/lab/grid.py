@@ -53,12 +53,12 @@ def labelled_grid(
         if cell.size != (width, height):
             cell = cell.resize((width, height))
         sheet.paste(cell.resize((cell_w, cell_h), PILImage.Resampling.NEAREST), (x, y))
-        text = _fit(draw, label, font, cell_w)
+        text = fit_text(draw, label, font, cell_w)
         draw.text((x + cell_w / 2, y + cell_h + PAD), text, fill=TEXT, font=font, anchor="ma")
     return sheet
 
 
-def _fit(draw, text: str, font, width: int) -> str:
+def fit_text(draw, text: str, font, width: float) -> str:
     """Shorten text with an ellipsis until it fits `width` pixels."""
     if draw.textlength(text, font=font) <= width:
         return text

@@ -71,7 +71,8 @@ def load_captioned_images(
         captions.append(text)
     if problems:
         shown = "; ".join(problems[:_SHOWN_PROBLEMS])
-        more = f" (and {len(problems) - _SHOWN_PROBLEMS} more)" if len(problems) > 3 else ""
+        hidden = len(problems) - _SHOWN_PROBLEMS
+        more = f" (and {hidden} more)" if hidden > 0 else ""
         raise DataError(f"{len(problems)} problem(s) in {folder}: {shown}{more}")
     if not images:
         raise DataError(f"{folder} has no captioned images")

@@ -178,8 +178,7 @@ class Trainer:
         resumed_from = None if state is None else f"{state['stage']} step {state['step']}"
         self.seconds = state["seconds"] if state else 0.0
         self.losses = [tuple(x) for x in state["losses"]] if state else []
-        started = time.perf_counter()
-        self._started = started
+        self._started = time.perf_counter()
         if self.config.init:
             self._load_init()
             self.data = load_captioned_images(
