@@ -14,7 +14,7 @@ PROMPT ?= two small yellow stars above a large purple hexagon at night
 $(VENV)/.stamp-setup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[dev,style,upscale]"
+	$(BIN)/pip install --quiet -e ".[dev,style,upscale,web]"
 	touch $@
 
 setup: $(VENV)/.stamp-setup
