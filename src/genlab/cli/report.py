@@ -1,0 +1,53 @@
+"""`genlab report RUN` — a sweep run as one self-contained HTML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from genlab.cli.errors import err_console, user_errors
+
+# The run is found exactly as `genlab runs` finds it: same options, same errors.
+# `_store` and `_get` are private to cli/runs.py; they are shared here on purpose.
+from genlab.cli.runs import DbOpt, RunArg, _get, _store
+
+console = Console(highlight=False, soft_wrap=True)
+Opt = typer.Option
+
+
+@user_errors
+def report(
+    run: RunArg,
+    out_dir: Annotated[Path, Opt("--out-dir", "-d", help="The sweeps' output folder.")] = Path(
+        "outputs"
+    ),
+    db: DbOpt = None,
+    out: Annotated[
+        Path | None,
+        Opt("--out", "-o", help="Report file, or a folder for it (default: the run's folder)."),
+    ] = None,
+    extractor: Annotated[
+        str | None, Opt(help="Whose measured metrics to plot: shapes, inception or clip.")
+    ] = None,
+) -> None:
+    """One HTML file with the run's settings, contact sheets and metric plots; prints its path."""
+    from genlab.lab.report import stored_metrics, write_report
+
+    with _store(out_dir, db) as store:
+        run_id = _get(store, run).id
+        database = store.path
+    metrics = stored_metrics(database, run_id, extractor)
+    if metrics is None:
+        err_console.print(
+            escape(
+                f"run {run_id} has no metrics yet (genlab eval --run {run_id}); "
+                "the report shows its settings and contact sheets"
+            )
+        )
+    with err_console.status("writing the report"):
+        path = write_report(database, run_id, out, metrics=metrics, extractor=extractor)
+    console.print(escape(str(path)))
