@@ -55,7 +55,7 @@ figcaption { color: #555; font-size: 0.9em; max-width: 40em; }
 
 
 class ReportError(GenlabError):
-    """Metrics that belong to another run, or a report that cannot be written."""
+    """A report asked for with metrics that belong to another run."""
 
 
 def write_report(
@@ -89,19 +89,26 @@ def write_report(
 
 
 def stored_metrics(database: Path, run_id: int, extractor: str | None) -> RunMetrics | None:
-    """The run's measured metrics, or None when it has not been measured (or this
-    genlab cannot measure runs). An unknown extractor name is an error either way."""
+    """The run's stored measurement with `extractor`; with no extractor named, the
+    default one's, else the first measured, else None (the run was never measured).
+    Naming an extractor the run was not measured with is an error, as is an unknown one."""
     from genlab.metrics.features import DEFAULT_EXTRACTOR, EXTRACTORS
 
     if extractor is not None and extractor not in EXTRACTORS:
         raise InvalidRequest("extractor", extractor, f"must be one of {', '.join(EXTRACTORS)}")
     try:
         from genlab.lab.measure import load_run_metrics
-    except ModuleNotFoundError as err:
+    except ModuleNotFoundError as err:  # a genlab without run measurements
         if err.name != "genlab.lab.measure":
             raise
         return None
-    return load_run_metrics(database, run_id, extractor or DEFAULT_EXTRACTOR)
+    if extractor is None:
+        with open_store(database, create=False) as store:
+            measured = store.measured_extractors(run_id)
+        if not measured:
+            return None
+        extractor = DEFAULT_EXTRACTOR if DEFAULT_EXTRACTOR in measured else measured[0]
+    return load_run_metrics(database, run_id, extractor)
 
 
 def render_report(run: RunSummary, cells: list[CellRecord], metrics: RunMetrics | None) -> str:
@@ -220,7 +227,7 @@ def _sheets_section(run: RunSummary, planned: Plan) -> list[str]:
 def _metrics_intro(metrics: RunMetrics) -> list[str]:
     text = f"Feature metrics use the {_esc(metrics.extractor)} extractor"
     if metrics.reference:
-        text += f"; Fréchet distances compare against {_esc(metrics.reference)}"
+        text += f"; distances (FD, KID) are to {_esc(metrics.reference)}"
     return [f"<p>{text}.</p>"]
 
 
