@@ -97,7 +97,7 @@ def test_every_contact_sheet_is_embedded_pixel_for_pixel(sweep: SweepOutcome, pa
 
 def test_one_plot_per_metric_and_axis(page: str) -> None:
     plots = figures(page, "plot")
-    expected = ["plot-y-adherence", "plot-y-fd", "plot-y-diversity", "plot-z-fd"]
+    expected = ["plot-y-adherence", "plot-y-diversity", "plot-y-fd", "plot-z-fd"]
     assert list(plots) == expected
     for png in plots.values():
         height, width, _ = pixels(png).shape
@@ -185,3 +185,21 @@ def test_a_stopped_run_reports_the_sheets_it_lacks(tmp_path: Path) -> None:
     assert "sheet.png (all cells) is not there: the run is stopped" in page
     assert "<th>cells</th><td>3 of 4 done</td>" in page
     assert "stopped (KeyboardInterrupt" in page
+
+
+def test_a_stored_measurement_is_used_when_none_is_given(tmp_path: Path) -> None:
+    pytest.importorskip("genlab.lab.measure")  # run measurements: `genlab eval --run`
+    from genlab.lab.records import open_store
+
+    outcome = run_sweep(definition_from(FIELDS, AXES), tmp_path)
+    with open_store(outcome.database) as store:
+        store.save_run_metrics(outcome.run_id, "shapes", metrics_for(outcome.run_id).to_dict())
+    page = write_report(outcome.database, outcome.run_id).read_text(encoding="utf-8")
+    assert list(figures(page, "plot")) == [
+        "plot-y-adherence",
+        "plot-y-diversity",
+        "plot-y-fd",
+        "plot-z-fd",
+    ]
+    with pytest.raises(RunStoreError, match="not been measured with 'clip'; measured with: shapes"):
+        write_report(outcome.database, outcome.run_id, extractor="clip")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from genlab.lab.measurements import MetricValue, RunMetrics
@@ -28,6 +28,9 @@ METRIC_NAMES = {
     "precision": "precision",
     "recall": "recall",
 }
+# Reports list metrics in this order, whatever order a measurement stored them in;
+# others follow as they come.
+METRIC_ORDER = ("adherence", "clip_score", "diversity", "fd", "fid", "kid", "precision", "recall")
 # Category labels longer than this are cut (phrase-order axes label whole prompts).
 MAX_TICK_LABEL = 18
 # A numeric axis with up to this many values gets a tick at each; more would crowd.
@@ -59,14 +62,21 @@ def metric_title(name: str, value: MetricValue) -> str:
     return f"{shown}[{value.extractor}]" if value.extractor else shown
 
 
+def ordered(names: Iterable[str]) -> list[str]:
+    """Metric names once each, known ones in METRIC_ORDER, the rest after as they came."""
+    unique = list(dict.fromkeys(names))
+    rank = {name: i for i, name in enumerate(METRIC_ORDER)}
+    return sorted(unique, key=lambda name: rank.get(name, len(rank)))  # stable: rest as came
+
+
 def series_of(metrics: RunMetrics, numeric_values: Mapping[str, Sequence[float]]) -> list[Series]:
-    """Every (axis, metric) pair of `metrics`, axes in x, y, z order and metrics in the
-    order they first appear. `numeric_values[axis]` holds the values of a numeric axis,
-    by position; axes missing from it are categorical."""
+    """Every (axis, metric) pair of `metrics`: axes in x, y, z order, metrics `ordered`.
+    `numeric_values[axis]` holds the values of a numeric axis, by position; axes missing
+    from it are categorical."""
     found: list[Series] = []
     for axis, axis_name in metrics.axes():
         groups = sorted((g for g in metrics.groups if g.axis == axis), key=lambda g: g.index)
-        names = list(dict.fromkeys(name for g in groups for name in g.metrics))
+        names = ordered(name for g in groups for name in g.metrics)
         numbers = numeric_values.get(axis)
         for name in names:
             points = [g for g in groups if name in g.metrics]

@@ -252,10 +252,11 @@ def _numbers_table(metrics: RunMetrics) -> list[str]:
 def _metric_rows(
     where: str, label: str, images: str, values: Mapping[str, MetricValue]
 ) -> list[str]:
-    from genlab.lab.plots import metric_title
+    from genlab.lab.plots import metric_title, ordered
 
     rows = []
-    for name, value in values.items():
+    for name in ordered(values):
+        value = values[name]
         interval = (
             f"[{_number(value.low)}, {_number(value.high)}]"
             if value.low is not None and value.high is not None
