@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from genlab.lab.records import (
+    _SCHEMA,
     DB_NAME,
     SCHEMA_VERSION,
     CellRecord,
@@ -123,3 +125,55 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RunStoreError, match="schema version 2; this genlab reads up to 1"):
         open_store(tmp_path)
+
+
+def test_merge_metrics_keeps_other_measurements_keys(tmp_path: Path) -> None:
+    with open_store(tmp_path) as store:
+        run_id = store.start_run(DEFINITION, key="k", out_dir=tmp_path, cell_count=2)
+        store.record_cell(run_id, cell(0, tmp_path / "a.png"))
+        store.record_cell(run_id, cell(1, tmp_path / "b.png"))
+        store.set_metrics(run_id, 0, {"clip_score": 0.31, "adherence": {"correct": False}})
+        store.merge_metrics(run_id, {0: {"adherence": {"correct": True}}, 1: {"fd": 2.0}})
+        first, second = store.cells(run_id)
+        with pytest.raises(RunStoreError, match=r"^run 1 has no cell 5 in "):
+            store.merge_metrics(run_id, {1: {"x": 1}, 5: {"x": 1}})
+        assert store.cells(run_id)[1].metrics == {"fd": 2.0}  # the failed merge left nothing
+    assert first.metrics == {"clip_score": 0.31, "adherence": {"correct": True}}
+    assert second.metrics == {"fd": 2.0}
+
+
+def test_run_metrics_are_kept_per_run_and_extractor(tmp_path: Path) -> None:
+    with open_store(tmp_path) as store:
+        run_id = store.start_run(DEFINITION, key="k", out_dir=tmp_path, cell_count=2)
+        assert store.run_metrics(run_id, "shapes") is None
+        store.save_run_metrics(run_id, "shapes", {"run_id": run_id, "n": 1})
+        store.save_run_metrics(run_id, "shapes", {"run_id": run_id, "n": 2})  # replaces
+        store.save_run_metrics(run_id, "clip", {"run_id": run_id, "n": 3})
+        data, measured_at = store.run_metrics(run_id, "shapes")
+        assert data == {"run_id": run_id, "n": 2} and measured_at.startswith("20")
+        assert store.measured_extractors(run_id) == ["clip", "shapes"]
+        with pytest.raises(RunStoreError, match="no run 9 in"):
+            store.save_run_metrics(9, "shapes", {})
+
+
+def test_a_store_written_before_run_metrics_existed_opens_and_gains_the_table(
+    tmp_path: Path,
+) -> None:
+    # The schema as first released: no run_metrics table, version 1.
+    old = sqlite3.connect(tmp_path / DB_NAME)
+    old.executescript(_SCHEMA.split("CREATE TABLE IF NOT EXISTS run_metrics")[0])
+    old.execute("INSERT INTO schema_version VALUES (1)")
+    old.execute(
+        "INSERT INTO runs (sweep_key, definition, out_dir, folder, cell_count, status, version,"
+        " started_at) VALUES ('k', ?, '.', 'sweep-0001', 2, 'finished', 'genlab 0.1.0', 'then')",
+        (json.dumps(DEFINITION),),
+    )
+    old.commit()
+    old.close()
+    with open_store(tmp_path) as store:
+        assert store.get_run(1).definition == DEFINITION
+        store.save_run_metrics(1, "shapes", {"run_id": 1})
+        assert store.run_metrics(1, "shapes")[0] == {"run_id": 1}
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    db.close()

@@ -21,6 +21,10 @@ from typing import Any
 from genlab.core.errors import GenlabError
 
 DB_NAME = "genlab-runs.sqlite"
+# Tables added later (run_metrics) are created IF NOT EXISTS on opening, and older
+# genlab ignores tables it does not know, so adding one needs no version bump: a bump
+# would only make older genlab refuse files it can still read. Bump it when a change
+# breaks older readers (a column renamed or its meaning changed).
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -51,6 +55,13 @@ CREATE TABLE IF NOT EXISTS cells (
     metrics TEXT,                  -- JSON, filled in by later measurements
     finished_at TEXT NOT NULL,
     PRIMARY KEY (run_id, cell_index)
+);
+CREATE TABLE IF NOT EXISTS run_metrics (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    extractor TEXT NOT NULL,       -- feature extractor the measurement used
+    json TEXT NOT NULL,            -- a RunMetrics (genlab.lab.measurements) as JSON
+    measured_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, extractor)
 );
 """
 
@@ -208,6 +219,46 @@ class RunStore:
                 "UPDATE cells SET metrics = ? WHERE run_id = ? AND cell_index = ?",
                 (_json(metrics), run_id, index),
             )
+
+    def merge_metrics(self, run_id: int, changes: Mapping[int, Mapping[str, Any]]) -> None:
+        """Merge each cell's `changes` (cell index -> {key: value}) into its metrics, in
+        one commit: keys given replace those keys, others (another measurement's) stay."""
+        with self._transaction() as db:
+            for index, update in changes.items():
+                row = db.execute(
+                    "SELECT metrics FROM cells WHERE run_id = ? AND cell_index = ?",
+                    (run_id, index),
+                ).fetchone()
+                if row is None:
+                    raise RunStoreError(f"run {run_id} has no cell {index} in {self.path}")
+                merged = {**(json.loads(row[0]) if row[0] else {}), **update}
+                db.execute(
+                    "UPDATE cells SET metrics = ? WHERE run_id = ? AND cell_index = ?",
+                    (_json(merged), run_id, index),
+                )
+
+    def save_run_metrics(self, run_id: int, extractor: str, data: Mapping[str, Any]) -> None:
+        """Keep a run's measurement with `extractor`, replacing an earlier one."""
+        self.get_run(run_id)  # a clear error for an unknown run, not a foreign-key one
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO run_metrics VALUES (?, ?, ?, ?)",
+                (run_id, extractor, _json(data), _now()),
+            )
+
+    def run_metrics(self, run_id: int, extractor: str) -> tuple[dict[str, Any], str] | None:
+        """The stored measurement of a run with `extractor` and when it was made."""
+        row = self._db.execute(
+            "SELECT json, measured_at FROM run_metrics WHERE run_id = ? AND extractor = ?",
+            (run_id, extractor),
+        ).fetchone()
+        return None if row is None else (json.loads(row[0]), row[1])
+
+    def measured_extractors(self, run_id: int) -> list[str]:
+        rows = self._db.execute(
+            "SELECT extractor FROM run_metrics WHERE run_id = ? ORDER BY extractor", (run_id,)
+        ).fetchall()
+        return [row[0] for row in rows]
 
     def finish_run(self, run_id: int, status: str = "finished", error: str | None = None) -> None:
         with self._transaction() as db:
