@@ -114,7 +114,6 @@ def stored_metrics(database: Path, run_id: int, extractor: str | None) -> RunMet
 def render_report(run: RunSummary, cells: list[CellRecord], metrics: RunMetrics | None) -> str:
     """The whole page as text."""
     from genlab.core.metadata import version_string
-    from genlab.lab.plots import plot_png, series_of
 
     definition = SweepDefinition.from_dict(run.definition)
     planned = plan(definition)
@@ -140,17 +139,7 @@ def render_report(run: RunSummary, cells: list[CellRecord], metrics: RunMetrics 
         )
     else:
         parts += _metrics_intro(metrics)
-        for series in series_of(metrics, numeric_axes(run.definition)):
-            image = _data_uri(plot_png(series))
-            counts = sorted(set(series.counts))
-            n = f"n = {counts[0]} at every point" if len(counts) == 1 else _counts(series)
-            bars = "; error bars: 95% interval" if series.has_intervals else ""
-            parts.append(
-                f'<figure class="plot" id="plot-{series.axis}-{_esc(series.metric)}">'
-                f'<img src="{image}" alt="{_esc(series.title)} vs {_esc(series.axis_name)}">'
-                f"<figcaption>{_esc(series.title)} against {_esc(series.axis_name)} "
-                f"({series.axis.upper()} axis); {_esc(n)}{bars}</figcaption></figure>"
-            )
+        parts += _plots(metrics, numeric_axes(run.definition))
         parts += _numbers_table(metrics)
     parts.append("</section>")
     made = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -229,6 +218,24 @@ def _metrics_intro(metrics: RunMetrics) -> list[str]:
     if metrics.reference:
         text += f"; distances (FD, KID) are to {_esc(metrics.reference)}"
     return [f"<p>{text}.</p>"]
+
+
+def _plots(metrics: RunMetrics, numeric: Mapping[str, Sequence[float]]) -> list[str]:
+    from genlab.lab.plots import plot_png, series_of
+
+    parts = []
+    for series in series_of(metrics, numeric):
+        image = _data_uri(plot_png(series))
+        counts = sorted(set(series.counts))
+        n = f"n = {counts[0]} at every point" if len(counts) == 1 else _counts(series)
+        bars = "; error bars: 95% interval" if series.has_intervals else ""
+        parts.append(
+            f'<figure class="plot" id="plot-{series.axis}-{_esc(series.metric)}">'
+            f'<img src="{image}" alt="{_esc(series.title)} vs {_esc(series.axis_name)}">'
+            f"<figcaption>{_esc(series.title)} against {_esc(series.axis_name)} "
+            f"({series.axis.upper()} axis); {_esc(n)}{bars}</figcaption></figure>"
+        )
+    return parts
 
 
 def _numbers_table(metrics: RunMetrics) -> list[str]:
