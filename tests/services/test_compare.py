@@ -40,13 +40,16 @@ class ColourStats:
 
 
 class InceptionLike(ColourStats):
-    """Named like the Inception extractor and offering class logits, as it does."""
+    """Named like the Inception extractor, and like it gives features and logits in one pass."""
 
     def __init__(self) -> None:
         super().__init__("inception")
 
-    def logits(self, images: Sequence[Image.Image], batch_size: int = 64) -> np.ndarray:
-        return self.features(images)[:, :3] * 10  # 3 "classes": the dominant channel
+    def features_and_logits(
+        self, images: Sequence[Image.Image], batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        feats = self.features(images)
+        return feats, feats[:, :3] * 10  # 3 "classes": the dominant channel
 
 
 def load(weights: Path | None, device: str) -> ColourStats:

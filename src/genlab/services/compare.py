@@ -175,7 +175,8 @@ def featurise(
 
     from genlab.core.images import open_image
 
-    logits_of = getattr(net, "logits", None) if want_logits else None
+    # The Inception extractor gives features and logits from one pass of the network.
+    both_of = getattr(net, "features_and_logits", None) if want_logits else None
     chunks, logit_chunks, sizes = [], [], Counter()
     bad: list[tuple[Path, str]] = []
     for start in range(0, len(files), BATCH_SIZE):
@@ -188,10 +189,12 @@ def featurise(
                 continue
             sizes[f"{image.width}x{image.height}"] += 1
             batch.append(image)
-        if not bad:
+        if not bad and both_of is not None:
+            feats, logits = both_of(batch)
+            chunks.append(feats)
+            logit_chunks.append(logits)
+        elif not bad:
             chunks.append(net.features(batch))
-            if logits_of is not None:
-                logit_chunks.append(logits_of(batch))
         for image in batch:
             image.close()
         if on_progress is not None:
