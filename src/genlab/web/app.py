@@ -1,0 +1,62 @@
+"""`create_app(settings)`: the studio's FastAPI application.
+
+Nothing is created at import. The Studio (database, store, progress hub, worker)
+is built with the app and started in its lifespan: migrations, crash recovery and
+the worker thread run when the server starts, and the worker stops with it.
+For `uvicorn --factory genlab.web.app:app_from_env`, settings come from GENLAB_*
+environment variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from genlab.web.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from genlab.services.generation import EngineCache
+
+
+def create_app(settings: Settings | None = None, *, engines: EngineCache | None = None) -> FastAPI:
+    """The application. `engines` lets several apps in one process share loaded
+    models (the worker otherwise keeps its own cache)."""
+    from fastapi import FastAPI
+    from starlette.concurrency import run_in_threadpool
+
+    from genlab import __version__
+    from genlab.web import errors
+    from genlab.web.routes import a1111, auth, images, jobs, meta
+    from genlab.web.security import Guard
+    from genlab.web.studio import Studio
+
+    settings = settings or Settings()
+    studio = Studio(settings, engines=engines)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(studio.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(studio.stop)
+
+    app = FastAPI(
+        title="genlab studio",
+        version=__version__,
+        description="Jobs, gallery and an AUTOMATIC1111-compatible API over genlab.",
+        lifespan=lifespan,
+    )
+    app.state.studio = studio
+    errors.install(app)
+    for module in (jobs, images, meta, a1111, auth):
+        app.include_router(module.router)
+    app.add_middleware(Guard, settings=settings)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    return create_app(Settings.from_env())

@@ -1,0 +1,175 @@
+"""The gallery: adding finished images, searching, reading and deleting them.
+
+Route handlers and pages call these; they take a Session and the ImageStore and
+know nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.web.models import Image, ImageWord
+from genlab.web.store import ImageStore, StoredFile
+
+MAX_PAGE = 200
+_WORD = re.compile(r"[^\W_]+")  # letters and digits, any script
+MAX_WORD = 64  # the column's width; longer "words" are cut, search cuts them alike
+
+
+class NotFound(GenlabError):
+    """A job or image id that does not exist (or that the user may not see)."""
+
+
+class Forbidden(GenlabError):
+    """The resource exists but belongs to someone else."""
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """An image ready to enter the gallery, its file already complete in the store."""
+
+    file: StoredFile
+    prompt: str
+    negative_prompt: str
+    model: str | None
+    seed: int | None
+    parameters: str
+    request: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Image]
+    total: int
+    offset: int
+    limit: int
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of a prompt, without punctuation and bare numbers."""
+    found = (w.lower()[:MAX_WORD] for w in _WORD.findall(text))
+    # Bare numbers are mostly weights such as (red:1.3); they make poor search words.
+    return list(dict.fromkeys(w for w in found if not w.isdigit()))
+
+
+def add_images(
+    session: Session, new: Sequence[NewImage], *, owner_id: int, job_id: int | None
+) -> list[Image]:
+    """Rows for images whose files are complete; the caller commits (one transaction)."""
+    rows = []
+    for item in new:
+        row = Image(
+            sha256=item.file.sha256,
+            path=item.file.path,
+            width=item.file.width,
+            height=item.file.height,
+            prompt=item.prompt,
+            negative_prompt=item.negative_prompt,
+            model=item.model,
+            seed=item.seed,
+            parameters=item.parameters,
+            request=None if item.request is None else json.dumps(item.request),
+            job_id=job_id,
+            owner_id=owner_id,
+        )
+        row.words = [ImageWord(word=w) for w in words(item.prompt)]
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def search(
+    session: Session,
+    *,
+    query: str = "",
+    model: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    owner_id: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page:
+    """Newest first. `query` matches images whose prompt has every word of it, each
+    as a word prefix ("circ" finds "circle"); `since`/`until` bound created_at."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest("limit", limit, f"must be from 1 to {MAX_PAGE}")
+    if offset < 0:
+        raise InvalidRequest("offset", offset, "must be 0 or more")
+    if since is not None and until is not None and since > until:
+        raise InvalidRequest("since", since.isoformat(), "must not be after until")
+    statement = select(Image)
+    for word in words(query):
+        # A prefix range uses the (word, image_id) primary key as an index.
+        matching = select(ImageWord.image_id).where(
+            ImageWord.word >= word, ImageWord.word < word + "\U0010ffff"
+        )
+        statement = statement.where(Image.id.in_(matching))
+    if model:
+        statement = statement.where(Image.model == model)
+    if since is not None:
+        statement = statement.where(Image.created_at >= since)
+    if until is not None:
+        statement = statement.where(Image.created_at <= until)
+    if owner_id is not None:
+        statement = statement.where(Image.owner_id == owner_id)
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    items = session.scalars(
+        statement.order_by(Image.created_at.desc(), Image.id.desc()).offset(offset).limit(limit)
+    ).all()
+    return Page(list(items), total, offset, limit)
+
+
+def get_image(session: Session, image_id: int) -> Image:
+    image = session.get(Image, image_id)
+    if image is None:
+        raise NotFound(f"image {image_id} does not exist")
+    return image
+
+
+def image_file(store: ImageStore, image: Image) -> Path:
+    path = store.resolve(image.path)
+    if not path.is_file():
+        raise NotFound(f"the file of image {image.id} is missing from the store")
+    return path
+
+
+def delete_image(session: Session, store: ImageStore, image_id: int, *, user_id: int) -> None:
+    """Remove the row, then the file unless another row holds the same bytes."""
+    image = get_image(session, image_id)
+    if image.owner_id != user_id:
+        raise Forbidden(f"image {image_id} belongs to another user")
+    with store.lock:
+        session.delete(image)
+        session.flush()
+        still_used = session.scalar(select(func.count()).where(Image.path == image.path))
+        session.commit()
+        if not still_used:
+            store.remove(image.path)
+
+
+def thumbnail(store: ImageStore, image: Image, size: int) -> Path:
+    image_file(store, image)
+    return store.thumbnail(image.path, size)
+
+
+def referenced_paths(session: Session) -> set[str]:
+    """Every store path a row refers to (image files and job inputs)."""
+    from genlab.web.jobs import input_paths
+
+    return set(session.scalars(select(Image.path)).all()) | input_paths(session)
+
+
+def models_in_gallery(session: Session) -> list[str]:
+    rows = session.scalars(select(Image.model).where(Image.model.is_not(None)).distinct())
+    return sorted(rows)

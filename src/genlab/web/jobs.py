@@ -1,0 +1,449 @@
+"""The job queue as a service.
+
+Clients create, list, read and cancel jobs; the worker claims the next one, reports
+how it ended, and on start-up recovers jobs a crash left `running`. Every state
+change is one conditional UPDATE, so a cancel and a claim racing for the same job
+cannot both win.
+
+States: queued → running → done | failed | cancelled (queued → cancelled directly).
+`attempts` counts runs started. A job found `running` at start-up was cut short by
+a crash: it is queued again while attempts < max_attempts (so it gets one retry),
+otherwise marked failed with the reason. Finished jobs are never touched.
+
+ETA: a job's work is its image count, times its steps for engines that run steps.
+Each model's seconds per unit of work is the median over its last 20 finished jobs
+(the median, so the first job that also paid for loading the model does not skew
+it). A running job's remaining time comes from its own pace once it has made a step.
+A model with no history has no estimate, and neither do the jobs queued after it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.core.request import GenerationRequest
+from genlab.web.gallery import Forbidden, NotFound, get_image, image_file
+from genlab.web.models import FINISHED_STATES, JOB_STATES, Job, utcnow
+from genlab.web.progress import ProgressHub
+from genlab.web.settings import Settings
+from genlab.web.store import INPUTS, ImageStore
+from genlab.web.uploads import check_image
+
+MAX_N_ITER = 16
+ETA_HISTORY = 20
+REQUEST_FIELDS = frozenset(f.name for f in fields(GenerationRequest))
+# Set by the server from uploads, never by a client directly.
+_INPUT_FIELDS = ("init_image", "mask", "loras")
+_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+
+
+class JobConflict(GenlabError):
+    """An action the job's current state does not allow (cancelling a finished job)."""
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An init image or mask: uploaded bytes, or an image already in the gallery."""
+
+    data: bytes | None = None
+    image_id: int | None = None
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job with what the queue knows about it now."""
+
+    job: Job
+    position: int | None  # 0 while running, 1, 2, … in the queue, None when finished
+    eta_seconds: float | None  # until it finishes; None when finished or unknown
+    progress: float
+    step: int | None = None
+    total: int | None = None
+
+    @property
+    def image_ids(self) -> list[int]:
+        return [image.id for image in self.job.images]
+
+
+# -- creating ----------------------------------------------------------------------------
+
+
+def create_generation(
+    session: Session,
+    store: ImageStore,
+    settings: Settings,
+    *,
+    owner_id: int,
+    fields: dict[str, Any],
+    n_iter: int = 1,
+    init_image: ImageInput | None = None,
+    mask: ImageInput | None = None,
+) -> Job:
+    """Queue a txt2img job, or img2img (inpainting with a mask) when an init image is
+    given. The seed is fixed now, so a retried job makes the same images."""
+    from genlab.services.generation import new_request
+    from genlab.web.options import check_model, default_model
+
+    unknown = sorted(set(fields) - REQUEST_FIELDS) + [k for k in _INPUT_FIELDS if k in fields]
+    if unknown:
+        raise InvalidRequest("request", ", ".join(unknown), "not fields a client may set")
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or not 1 <= n_iter <= MAX_N_ITER:
+        raise InvalidRequest("n_iter", n_iter, f"must be an integer from 1 to {MAX_N_ITER}")
+    if mask is not None and init_image is None:
+        raise InvalidRequest("mask", "given", "inpainting needs an init image too")
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields["model"] = check_model(str(fields.get("model") or default_model(session)))
+    if init_image is not None:
+        fields["init_image"] = _store_input(session, store, settings, init_image, "init_image")
+    if mask is not None:
+        fields["mask"] = _store_input(session, store, settings, mask, "mask")
+    request = new_request(**fields).with_seed()
+    kind = "img2img" if init_image is not None else "generate"
+    return _enqueue(
+        session, owner_id, kind, request.model, {"request": request.to_dict(), "n_iter": n_iter}
+    )
+
+
+def create_recolor(
+    session: Session,
+    *,
+    owner_id: int,
+    image_id: int,
+    palette: str | None = None,
+    like_image_id: int | None = None,
+    method: str = "reinhard",
+    strength: float = 1.0,
+    seed: int = 0,
+) -> Job:
+    """Queue a recolour of a gallery image, like another one or onto a palette."""
+    from genlab.transfer.colour import METHODS
+    from genlab.transfer.palette import parse_palette
+
+    get_image(session, image_id)
+    if (palette is None) == (like_image_id is None):
+        raise InvalidRequest("palette/like_image_id", "both or neither", "give exactly one")
+    if palette is not None:
+        parse_palette(palette)  # fail now, not in the worker
+        if "/" in palette or "\\" in palette or palette.startswith("."):
+            raise InvalidRequest("palette", palette, "a preset name or '#hex,#hex,…'")
+    if like_image_id is not None:
+        get_image(session, like_image_id)
+        if method not in METHODS:
+            raise InvalidRequest("method", method, f"one of {', '.join(METHODS)}")
+    if isinstance(strength, bool) or not 0.0 <= float(strength) <= 1.0:
+        raise InvalidRequest("strength", strength, "a number from 0 to 1")
+    payload = {
+        "image_id": image_id,
+        "palette": palette,
+        "like_image_id": like_image_id,
+        "method": method if like_image_id is not None else "palette",
+        "strength": float(strength),
+        "seed": int(seed),
+    }
+    return _enqueue(session, owner_id, "recolor", None, payload)
+
+
+def _store_input(
+    session: Session, store: ImageStore, settings: Settings, source: ImageInput, name: str
+) -> str:
+    """Check an input image and keep its bytes under inputs/ (content-addressed)."""
+    if (source.data is None) == (source.image_id is None):
+        raise InvalidRequest(name, "both or neither", "give image bytes or a gallery image id")
+    if source.image_id is not None:
+        data = image_file(store, get_image(session, source.image_id)).read_bytes()
+    else:
+        assert source.data is not None
+        data = source.data
+    checked = check_image(
+        data,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_upload_pixels,
+        what=name,
+    )
+    width, height = checked.image.size
+    stored = store.put_bytes(data, width, height, suffix=_SUFFIX[checked.format], area=INPUTS)
+    return stored.path
+
+
+def _enqueue(
+    session: Session, owner_id: int, kind: str, model: str | None, payload: dict[str, Any]
+) -> Job:
+    position = (session.scalar(select(func.max(Job.position))) or 0) + 1
+    job = Job(
+        kind=kind,
+        model=model,
+        request=json.dumps(payload),
+        state="queued",
+        attempts=0,
+        progress=0.0,
+        position=position,
+        owner_id=owner_id,
+    )
+    session.add(job)
+    session.commit()
+    return job
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id, options=[selectinload(Job.images)])
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return job
+
+
+def payload(job: Job) -> dict[str, Any]:
+    return json.loads(job.request)
+
+
+def view(session: Session, hub: ProgressHub, job_id: int) -> JobView:
+    job = get_job(session, job_id)
+    return _queue_views(session, hub).get(job.id) or _finished_view(job)
+
+
+def list_jobs(
+    session: Session,
+    hub: ProgressHub,
+    *,
+    states: Iterable[str] = (),
+    owner_id: int | None = None,
+    limit: int = 50,
+) -> list[JobView]:
+    """Running and queued jobs in queue order, then the most recently finished."""
+    states = list(states) or list(JOB_STATES)
+    for state in states:
+        if state not in JOB_STATES:
+            raise InvalidRequest("state", state, f"one of {', '.join(JOB_STATES)}")
+    if not 1 <= limit <= 500:
+        raise InvalidRequest("limit", limit, "must be from 1 to 500")
+    queue = _queue_views(session, hub)
+    views = [v for v in queue.values() if v.job.state in states]
+    finished = [s for s in states if s in FINISHED_STATES]
+    if finished and len(views) < limit:
+        statement = (
+            select(Job)
+            .where(Job.state.in_(finished))
+            .options(selectinload(Job.images))
+            .order_by(Job.finished_at.desc(), Job.id.desc())
+            .limit(limit - len(views))
+        )
+        if owner_id is not None:
+            statement = statement.where(Job.owner_id == owner_id)
+        views += [_finished_view(job) for job in session.scalars(statement)]
+    if owner_id is not None:
+        views = [v for v in views if v.job.owner_id == owner_id]
+    return views[:limit]
+
+
+def _finished_view(job: Job) -> JobView:
+    return JobView(job, None, None, job.progress)
+
+
+def _queue_views(session: Session, hub: ProgressHub) -> dict[int, JobView]:
+    """Running and queued jobs, in the order they run, with positions and ETAs."""
+    jobs = session.scalars(
+        select(Job)
+        .where(Job.state.in_(("running", "queued")))
+        .options(selectinload(Job.images))
+        .order_by((Job.state == "queued"), Job.position, Job.id)
+    ).all()
+    live = hub.live()
+    rates: dict[str | None, float | None] = {}
+    views: dict[int, JobView] = {}
+    clock: float | None = 0.0  # seconds from now until the previous job finishes
+    position = 0
+    for job in jobs:
+        if job.model not in rates:
+            rates[job.model] = seconds_per_unit(session, job.model)
+        rate = rates[job.model]
+        estimate = None if rate is None else rate * work_units(job)
+        step = total = None
+        progress = job.progress
+        if job.state == "running":
+            remaining = estimate
+            if live is not None and live.job_id == job.id:
+                step, total, progress = live.step, live.total, live.fraction
+                elapsed = time.monotonic() - live.started
+                if live.step > 0:
+                    remaining = elapsed * (live.total - live.step) / live.step
+                elif estimate is not None:
+                    remaining = max(estimate - elapsed, 0.0)
+            this_position = 0
+        else:
+            position += 1
+            this_position = position
+            remaining = estimate
+        clock = None if clock is None or remaining is None else clock + remaining
+        views[job.id] = JobView(job, this_position, clock, progress, step, total)
+    return views
+
+
+def work_units(job: Job) -> float:
+    """How much work a job is, in the unit its model's rate is measured in."""
+    from genlab.engines import engine_name_for
+
+    if job.kind not in ("generate", "img2img"):
+        return 1.0
+    data = payload(job)
+    request = data["request"]
+    images = int(request.get("batch_size", 1)) * int(data.get("n_iter", 1))
+    if job.model and engine_name_for(job.model) == "procedural":
+        return float(images)  # no steps: one render per image
+    return float(images * int(request.get("steps", 1)))
+
+
+def seconds_per_unit(session: Session, model: str | None) -> float | None:
+    jobs = session.scalars(
+        select(Job)
+        .where(Job.model.is_(None) if model is None else Job.model == model)
+        .where(Job.state == "done", Job.started_at.is_not(None), Job.finished_at.is_not(None))
+        .order_by(Job.finished_at.desc())
+        .limit(ETA_HISTORY)
+    ).all()
+    rates = [
+        (job.finished_at - job.started_at).total_seconds() / work_units(job)
+        for job in jobs
+        if job.finished_at and job.started_at
+    ]
+    return statistics.median(rates) if rates else None
+
+
+# -- cancelling --------------------------------------------------------------------------
+
+
+def cancel(session: Session, hub: ProgressHub, job_id: int, *, user_id: int) -> Job:
+    """Cancel a queued job at once; ask a running one to stop at its next step."""
+    job = get_job(session, job_id)
+    if job.owner_id != user_id:
+        raise Forbidden(f"job {job_id} belongs to another user")
+    if job.state == "queued":
+        changed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == "queued")
+            .values(state="cancelled", finished_at=utcnow())
+        ).rowcount
+        session.commit()
+        session.refresh(job)
+        if changed:
+            hub.finished(job_id, "cancelled")
+            return job
+    if job.state == "running":
+        hub.request_cancel(job_id)  # the worker raises at the next step and records it
+        return job
+    raise JobConflict(f"job {job_id} is already {job.state}; only queued or running jobs stop")
+
+
+def cancel_running(session: Session, hub: ProgressHub) -> int | None:
+    """A1111's interrupt: stop whatever job is running, whoever owns it."""
+    live = hub.live()
+    job_id = live.job_id if live is not None else None
+    if job_id is None:
+        job_id = session.scalar(select(Job.id).where(Job.state == "running").limit(1))
+    if job_id is not None:
+        hub.request_cancel(job_id)
+    return job_id
+
+
+# -- the worker's side -------------------------------------------------------------------
+
+
+def claim_next(session: Session) -> Job | None:
+    """Mark the first queued job running and return it (None when the queue is empty)."""
+    while True:
+        job_id = session.scalar(
+            select(Job.id).where(Job.state == "queued").order_by(Job.position, Job.id).limit(1)
+        )
+        if job_id is None:
+            return None
+        claimed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == "queued")
+            .values(
+                state="running",
+                attempts=Job.attempts + 1,
+                started_at=utcnow(),
+                progress=0.0,
+                error=None,
+            )
+        ).rowcount
+        session.commit()
+        if claimed:
+            return get_job(session, job_id)
+        # cancelled between the two statements: take the next one
+
+
+def set_progress(session: Session, job_id: int, fraction: float) -> None:
+    session.execute(
+        update(Job).where(Job.id == job_id, Job.state == "running").values(progress=fraction)
+    )
+    session.commit()
+
+
+def finish(
+    session: Session, job_id: int, state: str, *, error: str | None = None, commit: bool = True
+) -> None:
+    if state not in FINISHED_STATES:
+        raise ValueError(f"{state!r} is not a finished state")
+    values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "error": error}
+    if state == "done":
+        values["progress"] = 1.0
+    session.execute(update(Job).where(Job.id == job_id).values(**values))
+    if commit:
+        session.commit()
+
+
+def requeue(session: Session, job_id: int) -> None:
+    """Put a job stopped by a clean shutdown back in the queue; that run does not count."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == "running")
+        .values(state="queued", attempts=Job.attempts - 1, started_at=None, progress=0.0)
+    )
+    session.commit()
+
+
+def recover(session: Session, max_attempts: int) -> tuple[list[int], list[int]]:
+    """After a crash: jobs left `running` go back to the queue, or fail when they have
+    had their runs. Returns (requeued ids, failed ids)."""
+    requeued, failed = [], []
+    for job in session.scalars(select(Job).where(Job.state == "running")).all():
+        if job.attempts >= max_attempts:
+            job.state = "failed"
+            job.finished_at = utcnow()
+            job.error = (
+                f"the server stopped during this job {job.attempts} times "
+                f"(crash or kill); not retried again"
+            )
+            failed.append(job.id)
+        else:
+            job.state = "queued"
+            job.started_at = None
+            job.progress = 0.0
+            requeued.append(job.id)
+    session.commit()
+    return requeued, failed
+
+
+def input_paths(session: Session) -> set[str]:
+    """Store paths of the init images and masks jobs refer to."""
+    found = set()
+    for text in session.scalars(select(Job.request).where(Job.kind == "img2img")):
+        request = json.loads(text).get("request", {})
+        found.update(request[k] for k in ("init_image", "mask") if request.get(k))
+    return found
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

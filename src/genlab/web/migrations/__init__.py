@@ -1,0 +1,1 @@
+"""Alembic migrations of the studio database (applied at start-up by genlab.web.db)."""

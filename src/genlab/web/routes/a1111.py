@@ -1,0 +1,250 @@
+"""AUTOMATIC1111-compatible API under /sdapi/v1, so A1111 clients work unchanged.
+
+txt2img and img2img go through the same queue as every other job and wait for it;
+the conversions live in genlab.web.a1111.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from genlab.core.errors import InvalidRequest
+from genlab.web import a1111, jobs, options
+from genlab.web.deps import CurrentUser, SessionDep, StudioDep
+from genlab.web.models import FINISHED_STATES
+from genlab.web.progress import TERMINAL_EVENTS
+from genlab.web.studio import Studio
+from genlab.web.uploads import check_image, decode_base64
+
+router = APIRouter(prefix="/sdapi/v1", tags=["a1111"])
+WAIT_POLL_S = 5.0  # re-read the job's state this often while waiting, whatever the hub says
+
+
+class Txt2ImgRequest(BaseModel):
+    # A1111 clients send many fields genlab has no use for (restore_faces, tiling, …);
+    # they are accepted and echoed back in `parameters`.
+    model_config = ConfigDict(extra="allow")
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    styles: list[str] = Field(default_factory=list)
+    seed: int = -1
+    subseed: int = -1
+    subseed_strength: float = 0.0
+    sampler_name: str | None = None
+    sampler_index: str | None = None
+    scheduler: str | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    width: int | None = None
+    height: int | None = None
+    batch_size: int = 1
+    n_iter: int = 1
+    override_settings: dict[str, Any] = Field(default_factory=dict)
+    send_images: bool = True
+    save_images: bool = False
+
+
+class Img2ImgRequest(Txt2ImgRequest):
+    init_images: list[str] | None = None
+    mask: str | None = None
+    denoising_strength: float = 0.75
+    include_init_images: bool = False
+
+
+class GenerationResponse(BaseModel):
+    images: list[str] | None = Field(default=None, description="Base64 PNGs with metadata.")
+    parameters: dict[str, Any]
+    info: str
+
+
+class PngInfoRequest(BaseModel):
+    image: str = Field(description="Base64 image, or a data: URI.")
+
+
+class PngInfoResponse(BaseModel):
+    info: str
+    items: dict[str, Any]
+    parameters: dict[str, Any]
+
+
+class ProgressResponse(BaseModel):
+    progress: float
+    eta_relative: float
+    state: dict[str, Any]
+    current_image: str | None = None
+    textinfo: str | None = None
+
+
+class SDModelItem(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    title: str
+    model_name: str
+    hash: str | None
+    sha256: str | None
+    filename: str
+    config: str | None
+
+
+class SamplerItem(BaseModel):
+    name: str
+    aliases: list[str]
+    options: dict[str, Any]
+
+
+@router.post("/txt2img")
+async def txt2img(body: Txt2ImgRequest, studio: StudioDep, user: CurrentUser) -> GenerationResponse:
+    return await _generate(studio, user.id, body, img2img=False)
+
+
+@router.post("/img2img")
+async def img2img(body: Img2ImgRequest, studio: StudioDep, user: CurrentUser) -> GenerationResponse:
+    if not body.init_images:
+        raise InvalidRequest("init_images", body.init_images, "img2img needs one base64 image")
+    return await _generate(studio, user.id, body, img2img=True)
+
+
+async def _generate(
+    studio: Studio, user_id: int, body: Txt2ImgRequest, *, img2img: bool
+) -> GenerationResponse:
+    _refuse_unsupported(body)
+    fields, n_iter = a1111.request_fields(body.model_dump(), img2img=img2img)
+    job_id = await run_in_threadpool(_create, studio, user_id, body, fields, n_iter)
+    studio.worker.wake()
+    with studio.hub.subscribe(job_id) as subscription:
+        state = await run_in_threadpool(_state, studio, job_id)
+        while state not in FINISHED_STATES:
+            event = await subscription.get(timeout=WAIT_POLL_S)
+            if event is not None and event["event"] not in TERMINAL_EVENTS:
+                continue
+            state = await run_in_threadpool(_state, studio, job_id)
+    parameters = body.model_dump()
+    if isinstance(body, Img2ImgRequest) and not body.include_init_images:
+        parameters.update(init_images=None, mask=None)  # as A1111: do not echo the inputs
+    return await run_in_threadpool(_answer, studio, job_id, parameters, body.send_images)
+
+
+def _refuse_unsupported(body: Txt2ImgRequest) -> None:
+    """Say so rather than silently ignore what would change the images."""
+    if body.subseed_strength:
+        raise InvalidRequest("subseed_strength", body.subseed_strength, "variation seeds: use 0")
+    if body.styles:
+        raise InvalidRequest("styles", body.styles, "this server has no saved prompt styles")
+    extra = body.model_extra or {}
+    for name in ("enable_hr", "restore_faces", "tiling"):
+        if extra.get(name):
+            raise InvalidRequest(name, extra[name], "not supported by genlab; leave it false")
+    if extra.get("script_name"):
+        raise InvalidRequest("script_name", extra["script_name"], "scripts are not supported")
+
+
+def _create(
+    studio: Studio, user_id: int, body: Txt2ImgRequest, fields: dict[str, Any], n_iter: int
+) -> int:
+    init_image = mask = None
+    limit = studio.settings.max_upload_bytes
+    if isinstance(body, Img2ImgRequest):
+        assert body.init_images
+        data = decode_base64(body.init_images[0], max_bytes=limit, what="init_images[0]")
+        init_image = jobs.ImageInput(data=data)
+        if body.mask:
+            mask = jobs.ImageInput(data=decode_base64(body.mask, max_bytes=limit, what="mask"))
+    with studio.sessions() as session:
+        job = jobs.create_generation(
+            session,
+            studio.store,
+            studio.settings,
+            owner_id=user_id,
+            fields=fields,
+            n_iter=n_iter,
+            init_image=init_image,
+            mask=mask,
+        )
+        return job.id
+
+
+def _state(studio: Studio, job_id: int) -> str:
+    with studio.sessions() as session:
+        return jobs.get_job(session, job_id).state
+
+
+def _answer(
+    studio: Studio, job_id: int, parameters: dict[str, Any], send_images: bool
+) -> GenerationResponse:
+    from genlab.core.metadata import parse_parameters
+
+    with studio.sessions() as session:
+        job = jobs.get_job(session, job_id)
+        if job.state == "failed":
+            error = job.error or "the job failed"
+            # The client's request could not be run (422) or genlab broke (500).
+            status = 500 if error.startswith("internal error") else 422
+            raise HTTPException(status_code=status, detail=error)
+        images = list(job.images)
+        request = jobs.payload(job).get("request", {})
+        model_hash = None
+        if images:
+            model_hash = parse_parameters(images[0].parameters).params.get("Model hash")
+        encoded = [
+            a1111.encode_file(studio.store.resolve(image.path).read_bytes()) for image in images
+        ]
+        return GenerationResponse(
+            images=encoded if send_images else [],
+            parameters=parameters,
+            info=a1111.info(job, images, request, model_hash),
+        )
+
+
+@router.post("/png-info")
+def png_info(body: PngInfoRequest, studio: StudioDep) -> PngInfoResponse:
+    settings = studio.settings
+    data = decode_base64(body.image, max_bytes=settings.max_upload_bytes)
+    checked = check_image(
+        data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels
+    )
+    return PngInfoResponse(**a1111.png_info(checked.image))
+
+
+@router.get("/progress")
+def progress(studio: StudioDep, skip_current_image: bool = False) -> ProgressResponse:
+    live = studio.hub.live()
+    cancelling = live is not None and studio.hub.cancel_requested(live.job_id)
+    return ProgressResponse(**a1111.progress(live, cancelling, with_image=not skip_current_image))
+
+
+@router.post("/interrupt")
+def interrupt(studio: StudioDep, session: SessionDep) -> dict[str, Any]:
+    """Stop the running job at its next step (it ends as cancelled)."""
+    jobs.cancel_running(session, studio.hub)
+    return {}
+
+
+@router.get("/sd-models")
+def sd_models() -> list[SDModelItem]:
+    return [SDModelItem(**item) for item in a1111.sd_models()]
+
+
+@router.post("/refresh-checkpoints")
+def refresh_checkpoints() -> dict[str, Any]:
+    return {}  # the model list is read fresh on every request
+
+
+@router.get("/samplers")
+def samplers() -> list[SamplerItem]:
+    return [SamplerItem(**item) for item in a1111.samplers()]
+
+
+@router.get("/options")
+def get_options(session: SessionDep) -> dict[str, Any]:
+    return options.get_options(session)
+
+
+@router.post("/options")
+def set_options(values: Annotated[dict[str, Any], Body()], session: SessionDep) -> None:
+    """Set options; sd_model_checkpoint switches the model jobs use by default."""
+    options.set_options(session, values)

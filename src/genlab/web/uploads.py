@@ -1,0 +1,92 @@
+"""Checking uploaded images before anything trusts them.
+
+Order matters: the byte size first (cheap), then the pixel count read from the header
+(Pillow parses it without decoding), and only then a full decode, which is what
+proves the bytes are an image. A 100k x 100k PNG of a few hundred bytes is refused
+at the second step and never allocates its 10 gigapixels. Pillow's own global
+decompression limit stays as it is; the per-request limit here is stricter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from genlab.core.errors import GenlabError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+FORMATS = ("PNG", "JPEG", "WEBP")
+
+
+class UploadRejected(GenlabError):
+    """An upload that is too big, not an image, or not a format genlab reads."""
+
+    def __init__(self, message: str, *, too_large: bool = False):
+        super().__init__(message)
+        self.too_large = too_large
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    image: Image.Image  # fully decoded
+    data: bytes  # the bytes as uploaded (metadata intact)
+    format: str
+
+
+def check_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, what: str = "upload"
+) -> CheckedUpload:
+    from PIL import Image
+
+    if len(data) > max_bytes:
+        raise UploadRejected(
+            f"{what} is {len(data)} bytes; at most {max_bytes} bytes are accepted", too_large=True
+        )
+    if not data:
+        raise UploadRejected(f"{what} is empty; a PNG, JPEG or WebP image is expected")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.UnidentifiedImageError:
+        raise UploadRejected(f"{what} is not an image (PNG, JPEG or WebP expected)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise UploadRejected(f"{what} is not a readable image: {err}") from None
+    if image.format not in FORMATS:
+        raise UploadRejected(f"{what} is {image.format}; accepted: {', '.join(FORMATS)}")
+    width, height = image.size
+    if width * height > max_pixels:
+        raise UploadRejected(
+            f"{what} is {width}x{height} pixels; at most {max_pixels} pixels are accepted",
+            too_large=True,
+        )
+    try:
+        image.load()
+    except Image.DecompressionBombError as err:
+        raise UploadRejected(f"{what} is refused: {err}", too_large=True) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise UploadRejected(f"{what} is corrupt or truncated: {err}") from None
+    return CheckedUpload(image, data, image.format)
+
+
+def decode_base64(text: str, *, max_bytes: int, what: str = "image") -> bytes:
+    """Bytes of a base64 string or a `data:image/...;base64,` URI (what A1111 accepts)."""
+    text = text.strip()
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if ";base64" not in header:
+            raise UploadRejected(f"{what} is a data URI without ;base64")
+    text = "".join(text.split())  # some clients wrap base64 lines
+    # Refuse before decoding: base64 is 4 characters for every 3 bytes.
+    if len(text) > (max_bytes + 2) // 3 * 4 + 4:
+        raise UploadRejected(
+            f"{what} is over {max_bytes} bytes once decoded; at most {max_bytes} are accepted",
+            too_large=True,
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise UploadRejected(f"{what} is not valid base64") from None

@@ -1,0 +1,308 @@
+"""The worker: one thread inside the server process that runs queued jobs in order.
+
+It keeps one EngineCache, so consecutive jobs for the same model share one load.
+For each job: claim it, run it (reporting steps and, every few steps, a preview to
+the progress hub), store every image file completely, then add all rows and mark
+the job done in one transaction. A cancel request stops a running job at its next
+step; a shutdown puts it back in the queue.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from genlab.core.errors import GenlabError
+from genlab.core.request import SEED_LIMIT, GenerationRequest
+from genlab.core.result import StepEvent
+from genlab.web import gallery, jobs
+from genlab.web.models import Image, Job
+from genlab.web.progress import ProgressHub
+from genlab.web.settings import Settings
+from genlab.web.store import ImageStore, StoredFile
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+    from genlab.services.generation import EngineCache
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SIDE = 256
+PROGRESS_WRITES = 10  # the database's progress column changes at most this often per job
+
+
+class JobCancelled(Exception):
+    """Raised from a step callback when the job's cancellation was requested."""
+
+
+class StopRequested(Exception):
+    """Raised from a step callback when the server shuts down."""
+
+
+@dataclass
+class RunContext:
+    """What a job runner gets: where to report, and the files it stored so far."""
+
+    worker: Worker
+    job: Job
+    stored: list[StoredFile] = field(default_factory=list)
+    _written: int = 0  # progress tenths written to the database
+
+    def check(self) -> None:
+        if self.worker.hub.cancel_requested(self.job.id):
+            raise JobCancelled
+        if self.worker.stopping:
+            raise StopRequested
+
+    def step(self, step: int, total: int, iteration: int = 0) -> None:
+        self.check()
+        self.worker.hub.step(self.job.id, step, total, iteration)
+        tenth = int(step / total * PROGRESS_WRITES) if total else 0
+        if tenth > self._written:
+            self._written = tenth
+            with self.worker.sessions() as session:
+                jobs.set_progress(session, self.job.id, step / total)
+
+    def preview(self, step: int, image: PILImage.Image) -> None:
+        png, uri = preview_image(image)
+        self.worker.hub.preview(self.job.id, step, png, uri)
+
+
+Runner = Callable[[RunContext], list[gallery.NewImage]]
+
+
+class Worker:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: ImageStore,
+        hub: ProgressHub,
+        settings: Settings,
+        engines: EngineCache | None = None,
+    ):
+        from genlab.services.generation import EngineCache
+
+        self.sessions = sessions
+        self.store = store
+        self.hub = hub
+        self.settings = settings
+        self.engines = engines or EngineCache()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="genlab-worker", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A job was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("worker still busy after %.0fs; leaving it", timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self.run_once()
+            except Exception:  # a bug or a lost database: keep serving, try again soon
+                log.exception("worker loop failed")
+                ran = False
+            if not ran:
+                # The poll covers jobs queued by another process on the same database.
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+
+    def run_once(self) -> bool:
+        """Run the next queued job, if any; False when the queue was empty."""
+        with self.sessions() as session:
+            job = jobs.claim_next(session)
+        if job is None:
+            return False
+        self._run(job)
+        return True
+
+    def _run(self, job: Job) -> None:
+        context = RunContext(self, job)
+        self.hub.started(job.id, total=0)
+        try:
+            context.check()
+            new = RUNNERS[job.kind](context)
+            with self.sessions() as session, self.store.lock:
+                rows = gallery.add_images(session, new, owner_id=job.owner_id, job_id=job.id)
+                jobs.finish(session, job.id, "done", commit=False)
+                session.commit()
+                ids = [row.id for row in rows]
+        except JobCancelled:
+            self._end(context, "cancelled")
+        except StopRequested:
+            self._discard(context.stored)
+            with self.sessions() as session:
+                jobs.requeue(session, job.id)
+            self.hub.finished(job.id, "queued")
+        except GenlabError as err:
+            self._end(context, "failed", str(err))
+        except Exception as err:
+            log.exception("job %d failed", job.id)
+            self._end(context, "failed", f"internal error: {type(err).__name__}: {err}")
+        else:
+            self.hub.finished(job.id, "done", image_ids=ids)
+
+    def _end(self, context: RunContext, state: str, error: str | None = None) -> None:
+        self._discard(context.stored)
+        with self.sessions() as session:
+            jobs.finish(session, context.job.id, state, error=error)
+        data = {"error": error} if error else {}
+        self.hub.finished(context.job.id, state, **data)
+
+    def _discard(self, files: list[StoredFile]) -> None:
+        """Remove files a stopped job stored, unless a row already holds the same bytes."""
+        with self.sessions() as session, self.store.lock:
+            for file in files:
+                if not session.scalar(select(func.count()).where(Image.path == file.path)):
+                    self.store.remove(file.path)
+
+
+# -- runners -----------------------------------------------------------------------------
+
+
+def run_generation(context: RunContext) -> list[gallery.NewImage]:
+    """txt2img / img2img: n_iter batches with seeds continuing batch to batch, as A1111."""
+    from genlab.core.metadata import genlab_record, infotext
+    from genlab.services.generation import generate
+
+    worker, job = context.worker, context.job
+    data = jobs.payload(job)
+    stored_request = GenerationRequest.from_dict(data["request"])
+    n_iter = int(data.get("n_iter", 1))
+    # The engine reads inputs by absolute path; metadata keeps the data-folder path.
+    inputs = {
+        name: str(worker.store.resolve(value))
+        for name in ("init_image", "mask")
+        if (value := getattr(stored_request, name)) is not None
+    }
+    new: list[gallery.NewImage] = []
+    for iteration in range(n_iter):
+        context.check()
+        seed = (stored_request.seed + iteration * stored_request.batch_size) % SEED_LIMIT
+        request = stored_request.replace(seed=seed, **inputs)
+
+        def on_step(event: StepEvent, iteration: int = iteration) -> None:
+            context.step(iteration * event.total + event.step, n_iter * event.total, iteration)
+            every = worker.settings.preview_every
+            if event.preview is not None and event.step % every == 0 and event.step < event.total:
+                context.preview(event.step, event.preview()[-1])
+
+        result = generate(request, on_step=on_step, engines=worker.engines)
+        shown = result.request.replace(
+            init_image=stored_request.init_image, mask=stored_request.mask
+        )
+        result = dataclasses.replace(result, request=shown)
+        for i, image in enumerate(result.images):
+            record = genlab_record(result, i)
+            parameters = infotext(result, i)
+            file = worker.store.put_image(image, parameters, record)
+            context.stored.append(file)
+            new.append(
+                gallery.NewImage(
+                    file=file,
+                    prompt=result.prompts[i],
+                    negative_prompt=result.negative_prompts[i],
+                    model=result.model,
+                    seed=result.seeds[i],
+                    parameters=parameters,
+                    request=record["request"],
+                )
+            )
+    return new
+
+
+def run_recolor(context: RunContext) -> list[gallery.NewImage]:
+    from genlab.core.imageio import read_metadata
+    from genlab.core.images import open_image
+    from genlab.services.outputs import save_tool_image
+    from genlab.transfer.colour import recolor
+    from genlab.transfer.palette import parse_palette
+
+    worker, job = context.worker, context.job
+    data = jobs.payload(job)
+    with worker.sessions() as session:
+        source = gallery.get_image(session, data["image_id"])
+        source_path = gallery.image_file(worker.store, source)
+        like_path = None
+        if data.get("like_image_id") is not None:
+            like = gallery.get_image(session, data["like_image_id"])
+            like_path = gallery.image_file(worker.store, like)
+    context.step(0, 1)
+    result = recolor(
+        open_image(source_path, what="image"),
+        like=open_image(like_path, what="reference") if like_path else None,
+        palette=parse_palette(data["palette"]) if data.get("palette") else None,
+        method=data["method"] if like_path else "reinhard",
+        strength=data["strength"],
+        seed=data["seed"],
+    )
+    context.step(1, 1)
+    params: dict[str, object] = {"method": data["method"]}
+    if data.get("palette"):
+        params["palette"] = data["palette"]
+    else:
+        params["reference"] = f"image {data['like_image_id']}"
+    params.update(strength=data["strength"], seed=data["seed"])
+    file = worker.store.put_file(
+        lambda path: save_tool_image(
+            result.image, path, tool="recolor", params=params, source=source_path
+        ),
+        result.image.width,
+        result.image.height,
+    )
+    context.stored.append(file)
+    meta = read_metadata(worker.store.resolve(file.path))
+    return [
+        gallery.NewImage(
+            file=file,
+            prompt=source.prompt,
+            negative_prompt=source.negative_prompt,
+            model=source.model,
+            seed=source.seed,
+            parameters=meta.parameters or "",
+            request=(meta.record or {}).get("request"),
+        )
+    ]
+
+
+RUNNERS: dict[str, Runner] = {
+    "generate": run_generation,
+    "img2img": run_generation,
+    "recolor": run_recolor,
+}
+
+
+def preview_image(image: PILImage.Image) -> tuple[bytes, str]:
+    """A small PNG of a preview, and the same as a data URI for SSE clients."""
+    small = image.copy()
+    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG")
+    png = buffer.getvalue()
+    return png, "data:image/png;base64," + base64.b64encode(png).decode("ascii")
