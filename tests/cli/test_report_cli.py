@@ -31,7 +31,7 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_report_writes_the_file_and_prints_its_path(out: Path) -> None:
-    result = invoke("last", "--out-dir", str(out))
+    result = invoke("last", "--out", str(out))
     assert result.exit_code == 0, result.output
     path = out / "sweep-0001" / "report.html"
     assert result.stdout.strip().splitlines()[-1] == str(path)
@@ -43,7 +43,7 @@ def test_report_writes_the_file_and_prints_its_path(out: Path) -> None:
 
 def test_out_names_the_file_and_db_the_store(out: Path, tmp_path: Path) -> None:
     target = tmp_path / "reports" / "run1.html"
-    result = invoke("1", "--db", str(out / "genlab-runs.sqlite"), "-o", str(target))
+    result = invoke("1", "--db", str(out / "genlab-runs.sqlite"), "--report", str(target))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(target)
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
@@ -58,14 +58,14 @@ def test_out_names_the_file_and_db_the_store(out: Path, tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_a_one_line_error(out: Path, args: list[str], message: str) -> None:
-    result = invoke(*args, "--out-dir", str(out))
+    result = invoke(*args, "--out", str(out))
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(message)
     assert len(result.output.strip().splitlines()) == 1
 
 
 def test_a_folder_without_runs_is_a_one_line_error(tmp_path: Path) -> None:
-    result = invoke("1", "--out-dir", str(tmp_path))
+    result = invoke("1", "--out", str(tmp_path))
     assert result.exit_code == 2
     assert result.stderr.startswith("error: no runs recorded: ")
     assert not list(tmp_path.iterdir())

@@ -14,6 +14,7 @@ from genlab.cli import (
     generate,
     info,
     models,
+    report,
     runs,
     style,
     sweep,
@@ -38,6 +39,7 @@ app.command("palette")(colour.palette)
 app.command("upscale")(upscale.upscale)
 app.command("style")(style.style)
 app.command("sweep")(sweep.sweep)
+app.command("report")(report.report)
 app.add_typer(runs.app, name="runs")
 app.add_typer(world.app, name="world")
 evaluate.app.command("sr")(upscale.eval_sr)

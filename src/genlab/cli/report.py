@@ -12,8 +12,7 @@ from rich.markup import escape
 from genlab.cli.errors import err_console, user_errors
 
 # The run is found exactly as `genlab runs` finds it: same options, same errors.
-# `_store` and `_get` are private to cli/runs.py; they are shared here on purpose.
-from genlab.cli.runs import DbOpt, RunArg, _get, _store
+from genlab.cli.runs import DbOpt, OutOpt, RunArg, find_run, open_run_store
 
 console = Console(highlight=False, soft_wrap=True)
 Opt = typer.Option
@@ -22,13 +21,11 @@ Opt = typer.Option
 @user_errors
 def report(
     run: RunArg,
-    out_dir: Annotated[Path, Opt("--out-dir", "-d", help="The sweeps' output folder.")] = Path(
-        "outputs"
-    ),
+    out_dir: OutOpt = Path("outputs"),
     db: DbOpt = None,
     out: Annotated[
         Path | None,
-        Opt("--out", "-o", help="Report file, or a folder for it (default: the run's folder)."),
+        Opt("--report", "-r", help="Report file, or a folder for it (default: the run's folder)."),
     ] = None,
     extractor: Annotated[
         str | None, Opt(help="Whose measured metrics to plot: shapes, inception or clip.")
@@ -37,8 +34,8 @@ def report(
     """One HTML file with the run's settings, contact sheets and metric plots; prints its path."""
     from genlab.lab.report import stored_metrics, write_report
 
-    with _store(out_dir, db) as store:
-        run_id = _get(store, run).id
+    with open_run_store(out_dir, db) as store:
+        run_id = find_run(store, run).id
         database = store.path
     metrics = stored_metrics(database, run_id, extractor)
     if metrics is None:

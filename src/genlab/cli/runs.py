@@ -26,7 +26,7 @@ RunArg = Annotated[str, typer.Argument(help="A run id, or 'last'.")]
 @user_errors
 def list_runs(out: OutOpt = Path("outputs"), db: DbOpt = None) -> None:
     """One line per run: id, status, cells done, start time, prompt and axes."""
-    with _store(out, db) as store:
+    with open_run_store(out, db) as store:
         runs = store.list_runs()
     if not runs:
         console.print("no runs yet")
@@ -41,8 +41,8 @@ def show(run: RunArg, out: OutOpt = Path("outputs"), db: DbOpt = None) -> None:
     """A run's settings, axes, every cell and a timing summary."""
     from genlab.lab.records import timing_summary
 
-    with _store(out, db) as store:
-        summary = _get(store, run)
+    with open_run_store(out, db) as store:
+        summary = find_run(store, run)
         cells = store.cells(summary.id)
     _say(f"run {summary.id}  {summary.status}  {summary.cells_done}/{summary.cell_count} cells")
     _say(f"started {summary.started_at}, finished {summary.finished_at or '-'}, {summary.version}")
@@ -63,8 +63,8 @@ def show(run: RunArg, out: OutOpt = Path("outputs"), db: DbOpt = None) -> None:
 @user_errors
 def compare(a: RunArg, b: RunArg, out: OutOpt = Path("outputs"), db: DbOpt = None) -> None:
     """Which settings differ between two runs, and their per-cell timings."""
-    with _store(out, db) as store:
-        result = store.compare(_get(store, a).id, _get(store, b).id)
+    with open_run_store(out, db) as store:
+        result = store.compare(find_run(store, a).id, find_run(store, b).id)
     _say(f"run {result.a.id} vs run {result.b.id}")
     if not result.differences:
         _say("same settings and axes")
@@ -74,13 +74,13 @@ def compare(a: RunArg, b: RunArg, out: OutOpt = Path("outputs"), db: DbOpt = Non
         _say(f"run {run.id}: {_timing_line(timing)}")
 
 
-def _store(out: Path, db: Path | None) -> RunStore:
+def open_run_store(out: Path, db: Path | None) -> RunStore:
     from genlab.lab.records import DB_NAME, open_store
 
     return open_store(db or out / DB_NAME, create=False)
 
 
-def _get(store: RunStore, run: str) -> RunSummary:
+def find_run(store: RunStore, run: str) -> RunSummary:
     if run == "last":
         return store.latest_run()
     if not run.isdigit():
