@@ -119,7 +119,12 @@ def test_mixed_sizes_and_a_small_folder_are_reported(folders) -> None:
         (["{circles}", "{root}/nowhere"], "error: folder B does not exist: "),
         (["{circles}", "{few}"], "error: folder B ({few}) has 2 images (.png .jpg .jpeg .webp"),
         (["{broken}", "{circles}"], "error: 2 files in folder A cannot be read: bad1.png (is not"),
-        (["{circles}"], "error: folders='{circles}' is invalid: give two image folders"),
+        (
+            ["{circles}"],
+            "error: folders='{circles}' is invalid: give two image folders (genlab eval DIR_A "
+            "DIR_B), --run ID, or a command: adherence, sr\n",
+        ),
+        (["adherance"], "error: folders='adherance' is invalid: give two image"),
         (["{circles}", "{copy}", "--run", "1"], "error: run='1' is invalid: give two folders or"),
         (["{circles}", "{copy}", "-e", "vgg"], "error: extractor='vgg' is invalid: must be one of"),
         (["{circles}", "{copy}", "--resamples", "1"], "error: resamples=1 is invalid: must be 0"),

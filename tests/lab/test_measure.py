@@ -48,7 +48,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, RunMe
         result = measure_run(
             database, run_id, extractor=STAND_IN, on_progress=lambda *a: seen.append(a)
         )
-    assert seen[-1] == ("cells", 16, 16)
+    assert seen == [("cells", 0, 16), ("cells", 16, 16)]
     return database, run_id, result
 
 

@@ -169,8 +169,11 @@ def measure(
         raise InvalidRequest("run", run, "give two folders or --run, not both")
     if run is None and len(folders) != 2:
         shown = " ".join(str(f) for f in folders) or "nothing"
+        commands = ", ".join(c.name for c in app.registered_commands if not c.hidden)
         raise InvalidRequest(
-            "folders", shown, "give two image folders (genlab eval DIR_A DIR_B) or --run ID"
+            "folders",
+            shown,
+            f"give two image folders (genlab eval DIR_A DIR_B), --run ID, or a command: {commands}",
         )
     if resamples == 1 or resamples < 0:
         raise InvalidRequest("resamples", resamples, "must be 0 (no interval) or at least 2")

@@ -163,6 +163,8 @@ class _Observations:
         engines = EngineCache()
         adherence: list[dict[str, Any]] = []
         feats, refs = [], []
+        if on_progress is not None:
+            on_progress("cells", 0, len(cells))
         for start in range(0, len(cells), BATCH_SIZE):
             batch = cells[start : start + BATCH_SIZE]
             images = [_open(cell) for cell in batch]

@@ -179,6 +179,8 @@ def featurise(
     both_of = getattr(net, "features_and_logits", None) if want_logits else None
     chunks, logit_chunks, sizes = [], [], Counter()
     bad: list[tuple[Path, str]] = []
+    if on_progress is not None:
+        on_progress(f"folder {side}", 0, len(files))
     for start in range(0, len(files), BATCH_SIZE):
         batch = []
         for path in files[start : start + BATCH_SIZE]:
