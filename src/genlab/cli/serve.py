@@ -1,0 +1,48 @@
+"""`genlab serve` — the studio server: web API, A1111-compatible API, job worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from genlab.cli.errors import user_errors
+
+console = Console(highlight=False)
+
+Opt = typer.Option
+
+
+@user_errors
+def serve(
+    host: Annotated[
+        str, Opt(help="Address to listen on; beyond 127.0.0.1/localhost/::1 a token is required.")
+    ] = "127.0.0.1",
+    port: Annotated[int, Opt(help="Port (7860, as A1111, so its clients find it).")] = 7860,
+    data: Annotated[
+        Path, Opt("--data", help="Folder for the database, images and thumbnails.")
+    ] = Path("genlab-data"),
+    token: Annotated[
+        str | None,
+        Opt(help="Require this token (Bearer header or cookie); 'auto' makes one and prints it."),
+    ] = None,
+    db_url: Annotated[
+        str | None, Opt("--db-url", help="SQLAlchemy URL; default: a SQLite file in --data.")
+    ] = None,
+) -> None:
+    """Serve the studio: jobs, gallery and AUTOMATIC1111's /sdapi/v1 API (docs at /docs)."""
+    import uvicorn
+
+    from genlab.web.app import create_app
+    from genlab.web.settings import Settings, resolve_token
+
+    resolved = resolve_token(token)
+    settings = Settings(data_dir=data, db_url=db_url, host=host, port=port, token=resolved)
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"genlab studio on http://{shown}:{port}  (data: {data}, API docs: /docs)")
+    if token == "auto":
+        console.print(f"token: {resolved}")
+        console.print(f"open http://{shown}:{port}/login?next=/ or send 'Authorization: Bearer …'")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
