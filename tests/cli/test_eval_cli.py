@@ -64,8 +64,9 @@ def test_subcommands_still_get_their_arguments() -> None:
     adherence = invoke("adherence", "-n", "0")
     assert adherence.exit_code == 2
     assert adherence.output.startswith("error: images_per_prompt=0 is invalid: must be 1 to 64")
-    sr = invoke("sr", "--scale", "3")
-    assert sr.exit_code == 2 and sr.output.startswith("error: scale=3 is invalid")
+    sr = invoke("sr", "--help")  # running it loads an upscaler: its help shows the routing
+    assert sr.exit_code == 0 and "Usage: genlab eval sr [OPTIONS]" in sr.output
+    assert "PSNR and SSIM" in sr.output
 
 
 def test_two_folders_print_a_table_and_write_json(folders, tmp_path: Path) -> None:
@@ -196,3 +197,22 @@ def test_the_default_shapes_extractor_works_when_shipped(folders) -> None:
     result = invoke(str(folders["circles"]), str(folders["squares"]))
     assert result.exit_code == 0, result.output
     assert "KID[shapes]" in result.output and "extractor: shapes (" in result.output
+
+
+def test_a_tiny_random_shapes_encoder_from_weights_runs_both_forms(folders, out, tmp_path) -> None:
+    """The real `shapes` extractor (randomly initialised, 8-D) through --weights."""
+    pytest.importorskip("genlab.metrics.shapes_encoder")
+    torch = pytest.importorskip("torch")
+    from genlab.train.shapes_encoder import EncoderConfig, ShapesEncoder, save_encoder
+
+    torch.manual_seed(0)
+    model = ShapesEncoder(EncoderConfig(widths=(4, 8, 8, 8, 8), readout=2, embed_dim=8))
+    save_encoder(model.eval(), tmp_path / "enc", training={}, accuracy={}, seconds=0.0)
+    weights = ["--weights", str(tmp_path / "enc"), "--device", "cpu"]
+    result = invoke(str(folders["circles"]), str(folders["copy"]), *weights)
+    assert result.exit_code == 0, result.output
+    assert "extractor: shapes (8-D); images resized: " in result.output
+    assert next(line for line in result.output.splitlines() if line.startswith("FD[shapes]"))
+    result = invoke("--run", "1", "-o", str(out), *weights, "--json", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["extractor"] == "shapes"
