@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from genlab.cli.main import app
 from genlab.lab.measure import load_run_metrics
 from genlab.metrics import features
+from genlab.services.compare import FD_INTERVAL
 from tests.services.test_compare import STAND_IN, render
 
 runner = CliRunner()
@@ -82,7 +83,7 @@ def test_two_folders_print_a_table_and_write_json(folders, tmp_path: Path) -> No
     # repeat images, which FD counts as a difference between the sets).
     assert row.split()[1] == "0" and row.split()[2].startswith("[")
     assert "10 / 10" in row and row.rstrip().endswith(STAND_IN)
-    assert "FD[stand-in]: bootstrap over images, 50 resamples" in lines
+    assert f"FD[stand-in]: {FD_INTERVAL}, 50 resamples" in " ".join(same.output.split())
     data = json.loads(target.read_text())
     assert data["extractor"] == STAND_IN and data["dim"] == 6
     assert data["folders"]["b"]["images"] == 10 and data["resize"].startswith("none")

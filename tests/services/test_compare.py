@@ -95,7 +95,7 @@ def test_identical_folders_are_at_distance_zero_and_cover_each_other(folders, mo
     assert fd.value == pytest.approx(0.0, abs=1e-9)
     assert fd.n == (12, 12)
     assert fd.low is not None and fd.high is not None and 0.0 <= fd.low <= fd.high
-    assert fd.method == "bootstrap over images, 50 resamples"
+    assert fd.method == f"{compare.FD_INTERVAL}, 50 resamples"
     # Unbiased KID of a set against itself is slightly negative at small N (see kid.py).
     assert abs(result.metric("KID[stand-in]").value) < 0.01
     assert result.metric("precision[stand-in]").value == 1.0

@@ -16,7 +16,9 @@ Then, for each axis the run sweeps and each of its values, the cells at that val
   by seed, averaged over such sets: it falls towards 0 when a model collapses onto one
   image per prompt. Left out where no two images of a group differ only by seed.
 - `fd`: Fréchet distance to the reference renders of the same cells, with a 95% paired
-  bootstrap interval (`FD_RESAMPLES`; an image and its reference are drawn together).
+  bootstrap interval (`FD_RESAMPLES`; an image and its reference are drawn together). A
+  resample repeats images, which raises FD, so the interval shows spread and can sit
+  above the value.
   FD needs more images than the extractor has dimensions, so groups with fewer are
   left without `fd`; their `kid`, which has no such floor, is still there.
 - `kid`: kernel distance to the same reference renders (no interval; see services.compare).

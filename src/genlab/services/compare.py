@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from genlab.metrics.features import FeatureExtractor
 
 FD_RESAMPLES = 50
+FD_INTERVAL = "bootstrap over images (repeats raise FD, so it can sit above the value)"
 KID_SUBSETS = 100  # torch-fidelity's defaults
 KID_SUBSET_SIZE = 1000
 PR_K = 3  # the improved precision/recall paper's k
@@ -283,7 +284,7 @@ def _statistics(
     notes: list[str] = []
     if min(both) > net.dim:
         value, low, high = fd_with_interval(a.feats, b.feats, resamples, seed)
-        method = f"bootstrap over images, {resamples} resamples" if low is not None else ""
+        method = f"{FD_INTERVAL}, {resamples} resamples" if low is not None else ""
         metrics.append(Measurement(fd_name(name), value, both, low, high, None, method, name))
     else:
         notes.append(
