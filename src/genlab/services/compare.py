@@ -91,7 +91,10 @@ class FolderComparison:
         return data
 
     def metric(self, name: str) -> Measurement:
-        return next(m for m in self.metrics if m.name == name)
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(f"no metric {name!r}; measured: {', '.join(m.name for m in self.metrics)}")
 
 
 def compare_folders(
@@ -105,7 +108,8 @@ def compare_folders(
     seed: int = 0,
     on_progress: Progress | None = None,
 ) -> FolderComparison:
-    """FD, KID, precision/recall, diversity (and IS with Inception) of B against A."""
+    """FD, KID, precision/recall, diversity (and IS with Inception) of B against A;
+    `fd_resamples` below 2 leaves FD without an interval."""
     from genlab.metrics import features
 
     files = {side: image_files(path, side) for side, path in (("A", dir_a), ("B", dir_b))}
