@@ -173,7 +173,7 @@ def test_a_run_is_measured_shown_and_stored(out: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--run", "x"], "error: run='x' is invalid: a run id (see `genlab runs list`) or 'last'"),
+        (["--run", "x"], "error: RUN='x' is invalid: a run id (see `genlab runs list`) or 'last'"),
         (["--run", "9"], "error: no run 9 in "),
         (["--run", "1", "--reference", "sd"], "error: reference='sd' is invalid: must be one of"),
         (["--run", "1", "--db", "{out}/nothing.sqlite"], "error: no runs recorded: "),

@@ -162,7 +162,6 @@ def measure(
     """Compare two image folders (genlab eval DIR_A DIR_B), or measure a sweep run per
     axis value (genlab eval --run ID); every feature metric is named for its extractor."""
     from genlab.core.errors import InvalidRequest
-    from genlab.lab.records import DB_NAME
 
     folders = folders or []
     if run is not None and folders:
@@ -178,7 +177,7 @@ def measure(
     if resamples == 1 or resamples < 0:
         raise InvalidRequest("resamples", resamples, "must be 0 (no interval) or at least 2")
     if run is not None:
-        result: Any = _measure_run(run, db or out / DB_NAME, extractor, weights, reference, device)
+        result: Any = _measure_run(run, out, db, extractor, weights, reference, device)
     else:
         result = _compare(folders[0], folders[1], extractor, weights, resamples, device)
     if json_out is not None:
@@ -232,25 +231,21 @@ def _compare(
 
 def _measure_run(
     run: str,
-    database: Path,
+    out: Path,
+    db: Path | None,
     extractor: str,
     weights: Path | None,
     reference: str,
     device: str | None,
 ) -> RunMetrics:
-    from genlab.core.errors import InvalidRequest
+    from genlab.cli.runs import find_run, open_run_store
     from genlab.engines.devices import pick_device
     from genlab.lab.measure import measure_run
-    from genlab.lab.records import open_store
     from genlab.services.compare import fd_name
 
-    with open_store(database, create=False) as store:
-        if run == "last":
-            summary = store.latest_run()
-        elif run.isdigit():
-            summary = store.get_run(int(run))
-        else:
-            raise InvalidRequest("run", run, "a run id (see `genlab runs list`) or 'last'")
+    with open_run_store(out, db) as store:
+        summary = find_run(store, run)
+        database = store.path
     with _Bars() as advance:
         result = measure_run(
             database,
