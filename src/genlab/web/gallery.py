@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,7 @@ def search(
         raise InvalidRequest("limit", limit, f"must be from 1 to {MAX_PAGE}")
     if offset < 0:
         raise InvalidRequest("offset", offset, "must be 0 or more")
+    since, until = _utc(since), _utc(until)
     if since is not None and until is not None and since > until:
         raise InvalidRequest("since", since.isoformat(), "must not be after until")
     statement = select(Image)
@@ -128,6 +129,13 @@ def search(
         statement.order_by(Image.created_at.desc(), Image.id.desc()).offset(offset).limit(limit)
     ).all()
     return Page(list(items), total, offset, limit)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time without a zone is read as UTC, the zone every stored time is in."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
 
 
 def get_image(session: Session, image_id: int) -> Image:

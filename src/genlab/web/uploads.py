@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,14 @@ def check_image(
     if not data:
         raise UploadRejected(f"{what} is empty; a PNG, JPEG or WebP image is expected")
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # The pixel limit below is this server's own and stricter; Pillow's
+            # warning zone would only add noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as err:
+        # Pillow refuses headers over twice its global limit while opening.
+        raise UploadRejected(f"{what} is refused: {err}", too_large=True) from None
     except Image.UnidentifiedImageError:
         raise UploadRejected(f"{what} is not an image (PNG, JPEG or WebP expected)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
