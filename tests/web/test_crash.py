@@ -1,0 +1,105 @@
+"""Kill the server mid-job (SIGKILL), start it again: every job still ends done, and
+the store holds exactly the files the database names, each matching its hash."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+JOBS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(data: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "GENLAB_DATA": str(data),
+        "XDG_CACHE_HOME": str(data.parent / "cache"),
+        "OMP_NUM_THREADS": "1",
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "genlab.web.app:app_from_env"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "ab") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_ready(base: str, server: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited during start-up"
+        try:
+            if httpx.get(f"{base}/api/jobs", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not start")
+
+
+def test_jobs_survive_a_kill_and_the_store_stays_consistent(tmp_path: Path) -> None:
+    data, log = tmp_path / "data", tmp_path / "server.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(data, port, log)
+    try:
+        wait_ready(base, server)
+        # Real denoising work: the built-in model, enough steps to be caught mid-job.
+        body = {"kind": "generate", "model": "builtin", "steps": 40, "batch_size": 2}
+        ids = [
+            httpx.post(f"{base}/api/jobs", json={**body, "prompt": p, "seed": n}).json()["id"]
+            for n, p in enumerate(["a red circle", "a blue square", "two green stars"])
+        ]
+        deadline = time.monotonic() + 120
+        while True:
+            jobs = httpx.get(f"{base}/api/jobs").json()["items"]
+            running = [j for j in jobs if j["state"] == "running" and (j["step"] or 0) >= 3]
+            if running:
+                break
+            assert time.monotonic() < deadline, "no job reached step 3"
+            time.sleep(0.05)
+        killed = running[0]["id"]
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+
+        server = start_server(data, port, log)
+        wait_ready(base, server)
+        deadline = time.monotonic() + 240
+        while True:
+            jobs = {i: httpx.get(f"{base}/api/jobs/{i}").json() for i in ids}
+            if all(j["state"] in ("done", "failed", "cancelled") for j in jobs.values()):
+                break
+            assert time.monotonic() < deadline, f"jobs still unfinished: {jobs}"
+            time.sleep(0.2)
+    finally:
+        server.terminate()  # a clean stop must also work
+        server.wait(60)
+
+    assert all(j["state"] == "done" for j in jobs.values()), log.read_text()[-3000:]
+    assert jobs[killed]["attempts"] == 2
+    assert all(len(j["image_ids"]) == 2 for j in jobs.values())
+
+    with sqlite3.connect(data / "genlab.db") as db:
+        rows = db.execute("SELECT path, sha256, job_id FROM images").fetchall()
+    assert sorted(job_id for _, _, job_id in rows) == sorted(ids * 2)
+    for path, sha, _ in rows:  # no row without its complete file
+        assert hashlib.sha256((data / path).read_bytes()).hexdigest() == sha
+    on_disk = {p.relative_to(data).as_posix() for p in (data / "images").rglob("*") if p.is_file()}
+    assert on_disk == {path for path, _, _ in rows}  # no orphan files, no temporary files
+    leftovers = [p for area in ("images", "inputs", "thumbs") for p in (data / area).rglob(".*")]
+    assert leftovers == []
