@@ -252,3 +252,45 @@ def test_a_job_the_engine_refuses_fails_with_its_message(client: TestClient) -> 
     job = wait_for(client, generate(client, "5 circles")["id"])
     assert job["state"] == "failed" and "1 to 3" in job["error"]
     assert job["image_ids"] == []
+
+
+def test_recolor_job_makes_a_new_gallery_image_from_an_old_one(client: TestClient) -> None:
+    source_id = generate_done(client, "a red circle on a blue background", seed=2)["image_ids"][0]
+    body = {"kind": "recolor", "image_id": source_id, "palette": "neon", "strength": 0.8}
+    job = wait_for(client, client.post("/api/jobs", json=body).json()["id"])
+    assert job["state"] == "done", job
+    source = client.get(f"/api/images/{source_id}").json()
+    result = client.get(f"/api/images/{job['image_ids'][0]}").json()
+    assert result["sha256"] != source["sha256"] and result["prompt"] == source["prompt"]
+    assert "Postprocess tool: recolor" in result["parameters"]
+    assert "Postprocess palette: neon" in result["parameters"]
+    like = {"kind": "recolor", "image_id": source_id, "like_image_id": result["id"]}
+    assert wait_for(client, client.post("/api/jobs", json=like).json()["id"])["state"] == "done"
+    both = {**body, "like_image_id": result["id"]}
+    assert client.post("/api/jobs", json=both).status_code == 422
+    assert client.post("/api/jobs", json={**body, "image_id": 999}).status_code == 404
+
+
+def test_upscale_job_doubles_a_gallery_image(client: TestClient) -> None:
+    source_id = generate_done(client, "a yellow star", width=64, height=64)["image_ids"][0]
+    body = {"kind": "upscale", "image_id": source_id, "scale": 2, "model": "lanczos"}
+    job = wait_for(client, client.post("/api/jobs", json=body).json()["id"])
+    assert job["state"] == "done" and job["model"] == "upscale:lanczos", job
+    result = client.get(f"/api/images/{job['image_ids'][0]}").json()
+    assert (result["width"], result["height"]) == (128, 128)
+    assert "Postprocess tool: upscale" in result["parameters"]
+    for bad in ({"model": "/tmp/model.pth"}, {"scale": 3}):
+        response = client.post("/api/jobs", json={**body, **bad})
+        assert response.status_code == 422 and next(iter(bad)) in response.json()["detail"]
+
+
+def test_a_clean_stop_puts_the_running_job_back_without_counting_it(tmp_path: Path) -> None:
+    from genlab.web.app import create_app
+
+    settings = Settings(data_dir=tmp_path / "data")
+    with TestClient(create_app(settings)) as client:
+        job = blocker(client)
+        wait_until(lambda: (client.get(f"/api/jobs/{job['id']}").json()["step"] or 0) >= 1)
+    stopped = _state_after_restart(settings, job["id"])
+    assert (stopped.state, stopped.attempts, stopped.started_at) == ("queued", 0, None)
+    assert not list((settings.data_dir / "images").rglob("*.png"))

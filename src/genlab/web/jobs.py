@@ -31,7 +31,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from genlab.core.errors import GenlabError, InvalidRequest
-from genlab.core.request import GenerationRequest
+from genlab.core.request import MAX_SIDE, GenerationRequest
 from genlab.web.gallery import Forbidden, NotFound, get_image, image_file
 from genlab.web.models import FINISHED_STATES, JOB_STATES, Job, utcnow
 from genlab.web.progress import ProgressHub
@@ -151,6 +151,32 @@ def create_recolor(
         "seed": int(seed),
     }
     return _enqueue(session, owner_id, "recolor", None, payload)
+
+
+def create_upscale(
+    session: Session,
+    *,
+    owner_id: int,
+    image_id: int,
+    scale: int = 2,
+    model: str = "espcn",
+    tile: int = 256,
+) -> Job:
+    """Queue an upscale of a gallery image with a resampler or the shipped ESPCN
+    (model files are not accepted over the web: they are paths on the server)."""
+    from genlab.upscale.loaders import MODEL_NAMES, check_scale
+
+    source = get_image(session, image_id)
+    if model not in MODEL_NAMES:
+        raise InvalidRequest("model", model, f"one of {', '.join(MODEL_NAMES)}")
+    check_scale(scale)
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
+        raise InvalidRequest("tile", tile, "0 (whole image) or a tile size in pixels")
+    side = max(source.width, source.height) * scale
+    if side > MAX_SIDE:
+        raise InvalidRequest("scale", scale, f"the result would be {side} px; at most {MAX_SIDE}")
+    payload = {"image_id": image_id, "scale": scale, "model": model, "tile": tile}
+    return _enqueue(session, owner_id, "upscale", f"upscale:{model}", payload)
 
 
 def _store_input(
@@ -295,7 +321,7 @@ def work_units(job: Job) -> float:
     from genlab.engines import engine_name_for
 
     if job.kind not in ("generate", "img2img"):
-        return 1.0
+        return 1.0  # one image in, one out
     data = payload(job)
     request = data["request"]
     images = int(request.get("batch_size", 1)) * int(data.get("n_iter", 1))

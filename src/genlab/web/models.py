@@ -34,7 +34,7 @@ NAMING = {
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED_STATES = ("done", "failed", "cancelled")
-JOB_KINDS = ("generate", "img2img", "recolor")
+JOB_KINDS = ("generate", "img2img", "recolor", "upscale")
 LOCAL_USER = "local"
 
 

@@ -66,8 +66,17 @@ class RecolorJobCreate(_Create):
     seed: int = 0
 
 
+class UpscaleJobCreate(_Create):
+    kind: Literal["upscale"]
+    image_id: int
+    scale: int = Field(default=2, description="2 or 4.")
+    model: str = Field(default="espcn", description="espcn (shipped), bicubic or lanczos.")
+    tile: int = Field(default=256, description="Tile size in input pixels; 0 = whole image.")
+
+
 JobCreate = Annotated[
-    GenerateJobCreate | Img2ImgJobCreate | RecolorJobCreate, Field(discriminator="kind")
+    GenerateJobCreate | Img2ImgJobCreate | RecolorJobCreate | UpscaleJobCreate,
+    Field(discriminator="kind"),
 ]
 
 

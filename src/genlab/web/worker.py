@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -238,27 +239,19 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
 
 
 def run_recolor(context: RunContext) -> list[gallery.NewImage]:
-    from genlab.core.imageio import read_metadata
+    """A gallery image recoloured like another one or onto a palette."""
     from genlab.core.images import open_image
-    from genlab.services.outputs import save_tool_image
     from genlab.transfer.colour import recolor
     from genlab.transfer.palette import parse_palette
 
-    worker, job = context.worker, context.job
-    data = jobs.payload(job)
-    with worker.sessions() as session:
-        source = gallery.get_image(session, data["image_id"])
-        source_path = gallery.image_file(worker.store, source)
-        like_path = None
-        if data.get("like_image_id") is not None:
-            like = gallery.get_image(session, data["like_image_id"])
-            like_path = gallery.image_file(worker.store, like)
+    data = jobs.payload(context.job)
+    (source, source_path), *like = _sources(context, data["image_id"], data.get("like_image_id"))
     context.step(0, 1)
     result = recolor(
         open_image(source_path, what="image"),
-        like=open_image(like_path, what="reference") if like_path else None,
+        like=open_image(like[0][1], what="reference") if like else None,
         palette=parse_palette(data["palette"]) if data.get("palette") else None,
-        method=data["method"] if like_path else "reinhard",
+        method=data["method"] if like else "reinhard",
         strength=data["strength"],
         seed=data["seed"],
     )
@@ -269,32 +262,73 @@ def run_recolor(context: RunContext) -> list[gallery.NewImage]:
     else:
         params["reference"] = f"image {data['like_image_id']}"
     params.update(strength=data["strength"], seed=data["seed"])
-    file = worker.store.put_file(
-        lambda path: save_tool_image(
-            result.image, path, tool="recolor", params=params, source=source_path
-        ),
-        result.image.width,
-        result.image.height,
+    return [_tool_output(context, source, source_path, result.image, "recolor", params)]
+
+
+def run_upscale(context: RunContext) -> list[gallery.NewImage]:
+    """A gallery image upscaled by 2 or 4, tile by tile (each tile is a step)."""
+    from genlab.core.images import open_image
+    from genlab.engines.devices import pick_device
+    from genlab.upscale.loaders import load_upscaler, upscale_image
+
+    data = jobs.payload(context.job)
+    [(source, source_path)] = _sources(context, data["image_id"])
+    scale, tile = int(data["scale"]), int(data["tile"])
+    upscaler = load_upscaler(data["model"], scale, device=pick_device(None))
+    result = upscale_image(
+        open_image(source_path, what="image"),
+        upscaler,
+        scale,
+        tile=tile,
+        on_tile=lambda done, total: context.step(done, total),
+    )
+    params = {"scale": scale, "upscaler": result.upscaler, "tile": tile}
+    return [_tool_output(context, source, source_path, result.image, "upscale", params)]
+
+
+def _sources(context: RunContext, *ids: int | None) -> list[tuple[Image, Path]]:
+    """Gallery rows and their files for the ids given (None ids skipped)."""
+    with context.worker.sessions() as session:
+        rows = [gallery.get_image(session, i) for i in ids if i is not None]
+        return [(row, gallery.image_file(context.worker.store, row)) for row in rows]
+
+
+def _tool_output(
+    context: RunContext,
+    source: Image,
+    source_path: Path,
+    image: PILImage.Image,
+    tool: str,
+    params: dict[str, object],
+) -> gallery.NewImage:
+    """Store a tool's output with the source's parameters plus the tool's (as the CLI's
+    tools write them) and describe it as the source's prompt, seed and model."""
+    from genlab.core.imageio import read_metadata
+    from genlab.services.outputs import save_tool_image
+
+    file = context.worker.store.put_file(
+        lambda path: save_tool_image(image, path, tool=tool, params=params, source=source_path),
+        image.width,
+        image.height,
     )
     context.stored.append(file)
-    meta = read_metadata(worker.store.resolve(file.path))
-    return [
-        gallery.NewImage(
-            file=file,
-            prompt=source.prompt,
-            negative_prompt=source.negative_prompt,
-            model=source.model,
-            seed=source.seed,
-            parameters=meta.parameters or "",
-            request=(meta.record or {}).get("request"),
-        )
-    ]
+    meta = read_metadata(context.worker.store.resolve(file.path))
+    return gallery.NewImage(
+        file=file,
+        prompt=source.prompt,
+        negative_prompt=source.negative_prompt,
+        model=source.model,
+        seed=source.seed,
+        parameters=meta.parameters or "",
+        request=(meta.record or {}).get("request"),
+    )
 
 
 RUNNERS: dict[str, Runner] = {
     "generate": run_generation,
     "img2img": run_generation,
     "recolor": run_recolor,
+    "upscale": run_upscale,
 }
 
 

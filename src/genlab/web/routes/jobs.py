@@ -22,6 +22,7 @@ from genlab.web.schemas import (
     JobPublic,
     JobsPublic,
     RecolorJobCreate,
+    UpscaleJobCreate,
 )
 from genlab.web.studio import Studio
 from genlab.web.uploads import decode_base64
@@ -43,10 +44,12 @@ def submit(
     studio: Studio,
     session: SessionDep,
     user_id: int,
-    body: GenerateJobCreate | Img2ImgJobCreate | RecolorJobCreate,
+    body: GenerateJobCreate | Img2ImgJobCreate | RecolorJobCreate | UpscaleJobCreate,
 ) -> Job:
     if isinstance(body, RecolorJobCreate):
         job = jobs.create_recolor(session, owner_id=user_id, **body.model_dump(exclude={"kind"}))
+    elif isinstance(body, UpscaleJobCreate):
+        job = jobs.create_upscale(session, owner_id=user_id, **body.model_dump(exclude={"kind"}))
     else:
         fields = body.request_fields()
         init_image = mask = None
