@@ -205,3 +205,10 @@ def test_progress_while_idle_and_while_running(client: TestClient) -> None:
     assert skipped["current_image"] is None
     assert client.post("/sdapi/v1/interrupt").json() == {}
     assert wait_for(client, job["id"])["state"] == "cancelled"
+
+
+def test_openapi_documents_both_apis(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = set(schema["paths"])
+    assert {"/api/jobs", "/api/images", "/sdapi/v1/txt2img", "/sdapi/v1/progress"} <= paths
+    assert client.get("/docs").status_code == 200

@@ -24,7 +24,6 @@ import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -469,7 +468,3 @@ def input_paths(session: Session) -> set[str]:
         request = json.loads(text).get("request", {})
         found.update(request[k] for k in ("init_image", "mask") if request.get(k))
     return found
-
-
-def timestamp(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()

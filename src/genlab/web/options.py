@@ -22,8 +22,7 @@ MODEL_OPTION = "sd_model_checkpoint"
 # What GET /sdapi/v1/options shows when nothing was set (A1111 names and meanings).
 DEFAULTS: dict[str, Any] = {
     MODEL_OPTION: DEFAULT_MODEL,
-    "samples_format": "png",
-    "show_progress_every_n_steps": 5,
+    "samples_format": "png",  # the gallery stores PNG, whatever is set
 }
 
 

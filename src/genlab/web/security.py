@@ -24,7 +24,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -178,7 +178,7 @@ def _cookies(header: str) -> dict[str, str]:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(header)
-    except Exception:  # a malformed Cookie header counts as no cookies
+    except CookieError:  # a malformed Cookie header counts as no cookies
         return {}
     return {key: morsel.value for key, morsel in jar.items()}
 
