@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from genlab.core.errors import InvalidRequest
@@ -35,17 +36,19 @@ KEEPALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing the s
 def create_job(
     body: JobCreate, studio: StudioDep, session: SessionDep, user: CurrentUser
 ) -> JobPublic:
-    """Queue a job; it runs after the jobs queued before it."""
+    """Queue a job; it runs after the jobs queued before it. Kinds: generate, img2img
+    (an init image as base64 or a gallery image id), recolor, upscale."""
     job = submit(studio, session, user.id, body)
     return JobPublic.of(jobs.view(session, studio.hub, job.id))
 
 
 def submit(
     studio: Studio,
-    session: SessionDep,
+    session: Session,
     user_id: int,
     body: GenerateJobCreate | Img2ImgJobCreate | RecolorJobCreate | UpscaleJobCreate,
 ) -> Job:
+    """Queue what a JobCreate asks for (the pages call this too) and wake the worker."""
     if isinstance(body, RecolorJobCreate):
         job = jobs.create_recolor(session, owner_id=user_id, **body.model_dump(exclude={"kind"}))
     elif isinstance(body, UpscaleJobCreate):
