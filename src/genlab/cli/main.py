@@ -16,6 +16,7 @@ from genlab.cli import (
     models,
     report,
     runs,
+    serve,
     style,
     sweep,
     train,
@@ -40,6 +41,7 @@ app.command("upscale")(upscale.upscale)
 app.command("style")(style.style)
 app.command("sweep")(sweep.sweep)
 app.command("report")(report.report)
+app.command("serve")(serve.serve)
 app.add_typer(runs.app, name="runs")
 app.add_typer(world.app, name="world")
 evaluate.app.command("sr")(upscale.eval_sr)
