@@ -10,7 +10,8 @@ States: queued → running → done | failed | cancelled (queued → cancelled d
 a crash: it is queued again while attempts < max_attempts (so it gets one retry),
 otherwise marked failed with the reason. Finished jobs are never touched.
 
-ETA: a job's work is its image count, times its steps for engines that run steps.
+ETA: a job's work is its image count, times its steps for engines that run steps
+(sweeps and style transfers work theirs out when queued and keep it in the payload).
 Each model's seconds per unit of work is the median over its last 20 finished jobs
 (the median, so the first job that also paid for loading the model does not skew
 it). A running job's remaining time comes from its own pace once it has made a step.
@@ -19,6 +20,7 @@ A model with no history has no estimate, and neither do the jobs queued after it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import time
@@ -40,6 +42,22 @@ from genlab.web.uploads import check_image
 
 MAX_N_ITER = 16
 ETA_HISTORY = 20
+# A sweep job makes at most this many images: `genlab sweep`'s budget without --yes.
+MAX_SWEEP_CELLS = 256
+SWEEP_FIELDS = (
+    *("prompt", "negative_prompt", "width", "height", "steps", "guidance_scale"),
+    *("sampler", "schedule", "seed", "model"),
+)
+# What `genlab style` takes, less the server's own business (device, weights, frames).
+STYLE_OPTIONS = (
+    *("size", "scales", "iterations", "coarse_iterations", "optimizer", "learning_rate"),
+    *("content_weight", "style_weight", "tv_weight", "strength", "preserve_colours"),
+    *("style_scale", "init", "pooling", "seed"),
+)
+STYLE_MODEL = "style:vgg19"  # the queue's name for style jobs (their ETA history)
+MAX_STYLE_SIDE = 2048
+MAX_STYLE_EVALUATIONS = 5000  # all scales together; the CLI's default is 450
+STYLE_SEED_LIMIT = 2**31
 REQUEST_FIELDS = frozenset(f.name for f in fields(GenerationRequest))
 # Set by the server from uploads, never by a client directly.
 _INPUT_FIELDS = ("init_image", "mask", "loras")
@@ -72,6 +90,43 @@ class JobView:
     @property
     def image_ids(self) -> list[int]:
         return [image.id for image in self.job.images]
+
+    @property
+    def sheet_ids(self) -> list[int]:
+        return [image.id for image in self.job.images if image.role == "sheet"]
+
+    @property
+    def cells(self) -> list[CellView] | None:
+        """A sweep's cells made so far (all of them once done); None for other kinds."""
+        job = self.job
+        if job.kind != "sweep":
+            return None
+        columns, rows, _ = payload(job)["shape"]
+        if job.state == "done":
+            made = [(i.sweep_cell, i.path, i.id) for i in job.images if i.role == "image"]
+        else:
+            made = [(index, path, None) for index, path in json.loads(job.cells or "[]")]
+        return [
+            # Cells run in sheet order: columns fastest, then rows, then sheets.
+            CellView(
+                index,
+                (index % columns, index // columns % rows, index // (columns * rows)),
+                path,
+                image_id,
+            )
+            for index, path, image_id in made
+            if index is not None
+        ]
+
+
+@dataclass(frozen=True)
+class CellView:
+    """One cell of a sweep: where it sits in the grid and its stored file."""
+
+    index: int
+    position: tuple[int, int, int]  # (x, y, z): column, row, sheet
+    path: str  # in the store
+    image_id: int | None  # None until the job is done and its rows exist
 
 
 # -- creating ----------------------------------------------------------------------------
@@ -176,6 +231,130 @@ def create_upscale(
         raise InvalidRequest("scale", scale, f"the result would be {side} px; at most {MAX_SIDE}")
     payload = {"image_id": image_id, "scale": scale, "model": model, "tile": tile}
     return _enqueue(session, owner_id, "upscale", f"upscale:{model}", payload)
+
+
+def create_style(
+    session: Session,
+    store: ImageStore,
+    settings: Settings,
+    *,
+    owner_id: int,
+    content: ImageInput,
+    style: ImageInput,
+    options: dict[str, Any],
+) -> Job:
+    """Queue a neural style transfer (as `genlab style`): content and style images are
+    gallery images or uploads; `options` are StyleConfig's fields (STYLE_OPTIONS)."""
+    import secrets
+
+    from PIL import Image as PILImage
+
+    from genlab.transfer.style import StyleConfig, check_inputs
+
+    unknown = sorted(set(options) - set(STYLE_OPTIONS))
+    if unknown:
+        raise InvalidRequest("style", ", ".join(unknown), f"options are {', '.join(STYLE_OPTIONS)}")
+    options = {k: v for k, v in options.items() if v is not None}
+    seed = options.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not -1 <= seed < STYLE_SEED_LIMIT:
+        raise InvalidRequest("seed", seed, f"-1 (random) or 0 to {STYLE_SEED_LIMIT - 1}")
+    if seed == -1:  # fixed now, so a retried job makes the same image
+        options["seed"] = secrets.randbelow(STYLE_SEED_LIMIT)
+    config = StyleConfig(**options)
+    if config.size > MAX_STYLE_SIDE:
+        raise InvalidRequest("size", config.size, f"at most {MAX_STYLE_SIDE} px on this server")
+    budget = [config.coarse_iterations] * (config.scales - 1) + [config.iterations]
+    if sum(budget) > MAX_STYLE_EVALUATIONS:
+        raise InvalidRequest(
+            "iterations",
+            sum(budget),
+            f"at most {MAX_STYLE_EVALUATIONS} evaluations over all scales on this server",
+        )
+    inputs = {
+        name: _tool_input(session, store, settings, source, name)
+        for name, source in (("content_image", content), ("style_image", style))
+    }
+    # Image.open reads only the header: enough for the sizes, and refused early.
+    files = [_tool_input_path(session, store, inputs[n]) for n in ("content_image", "style_image")]
+    with PILImage.open(files[0]) as content_file, PILImage.open(files[1]) as style_file:
+        sizes, _ = check_inputs(content_file, style_file, config)
+    # Work: evaluations weighted by the pixels each scale has (per 256x256 image).
+    units = sum(n * w * h for n, (w, h) in zip(budget, sizes)) / 256**2
+    data = {**inputs, "config": options, "work_units": units}
+    return _enqueue(session, owner_id, "style", STYLE_MODEL, data)
+
+
+def create_sweep(
+    session: Session,
+    *,
+    owner_id: int,
+    fields: dict[str, Any],
+    axes: dict[str, str | dict[str, Any] | None],
+) -> Job:
+    """Queue a sweep (as `genlab sweep`): `fields` are its settings (SWEEP_FIELDS),
+    `axes` maps x, y, z to flag text ("seed=1-4") or a table ({"axis": "seed",
+    "values": [1, 2]}). Random seeds are fixed now, so a retried job resumes the same
+    cells; models on any axis must be ones this server offers."""
+    from genlab.engines import engine_name_for
+    from genlab.lab.axes import Axis, AxisError
+    from genlab.lab.sweep import AXIS_NAMES, SweepDefinition, SweepError, plan
+    from genlab.web.options import check_model, default_model
+
+    unknown = sorted(set(fields) - set(SWEEP_FIELDS))
+    if unknown:
+        raise InvalidRequest("sweep", ", ".join(unknown), f"settings are {', '.join(SWEEP_FIELDS)}")
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields["model"] = check_model(str(fields.get("model") or default_model(session)))
+    parsed = {}
+    for name, given in axes.items():
+        if given is None:
+            continue
+        if name not in AXIS_NAMES:
+            raise InvalidRequest("axis", name, "x, y or z")
+        try:
+            axis = Axis.parse(given) if isinstance(given, str) else Axis.from_table(given)
+        except AxisError as err:
+            raise SweepError(f"axis {name.upper()}: {err}") from None
+        if axis.kind == "model":
+            models = tuple(check_model(str(value)) for value in axis.values)
+            axis = dataclasses.replace(axis, values=models)
+        parsed[name] = axis
+    definition = SweepDefinition(fields, parsed).resolved()
+    planned = plan(definition)
+    if len(planned) > MAX_SWEEP_CELLS:
+        raise InvalidRequest("sweep", f"{len(planned)} images", f"at most {MAX_SWEEP_CELLS}")
+    units = sum(
+        1 if engine_name_for(c.request.model) == "procedural" else c.request.steps
+        for c in planned.cells
+    )
+    data = {
+        "definition": definition.to_dict(),
+        "cells": len(planned),
+        "shape": list(planned.shape),  # (columns, rows, sheets)
+        "axes": [
+            {"name": axis.name, "title": axis.title, "labels": list(axis.labels)}
+            for axis in planned.axes
+        ],
+        "work_units": units,
+    }
+    return _enqueue(session, owner_id, "sweep", fields["model"], data)
+
+
+def _tool_input(
+    session: Session, store: ImageStore, settings: Settings, source: ImageInput, name: str
+) -> dict[str, Any]:
+    """A tool's input: a gallery image by id (its prompt and seed describe the output),
+    or an upload kept under inputs/."""
+    if source.image_id is not None and source.data is None:
+        get_image(session, source.image_id)
+        return {"image_id": source.image_id}
+    return {"path": _store_input(session, store, settings, source, name)}
+
+
+def _tool_input_path(session: Session, store: ImageStore, given: dict[str, Any]) -> Any:
+    if given.get("image_id") is not None:
+        return image_file(store, get_image(session, given["image_id"]))
+    return store.resolve(given["path"])
 
 
 def _store_input(
@@ -319,9 +498,11 @@ def work_units(job: Job) -> float:
     """How much work a job is, in the unit its model's rate is measured in."""
     from genlab.engines import engine_name_for
 
+    data = payload(job)
+    if "work_units" in data:
+        return max(float(data["work_units"]), 1e-9)
     if job.kind not in ("generate", "img2img"):
         return 1.0  # one image in, one out
-    data = payload(job)
     request = data["request"]
     images = int(request.get("batch_size", 1)) * int(data.get("n_iter", 1))
     if job.model and engine_name_for(job.model) == "procedural":
@@ -401,6 +582,7 @@ def claim_next(session: Session) -> Job | None:
                 started_at=utcnow(),
                 progress=0.0,
                 error=None,
+                cells=None,
             )
         ).rowcount
         session.commit()
@@ -416,12 +598,25 @@ def set_progress(session: Session, job_id: int, fraction: float) -> None:
     session.commit()
 
 
+def set_cells(session: Session, job_id: int, cells: list[tuple[int, str]]) -> None:
+    """Record a running sweep's stored cells, (cell index, store path) each."""
+    session.execute(
+        update(Job).where(Job.id == job_id, Job.state == "running").values(cells=json.dumps(cells))
+    )
+    session.commit()
+
+
 def finish(
     session: Session, job_id: int, state: str, *, error: str | None = None, commit: bool = True
 ) -> None:
     if state not in FINISHED_STATES:
         raise ValueError(f"{state!r} is not a finished state")
-    values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "error": error}
+    values: dict[str, Any] = {
+        "state": state,
+        "finished_at": utcnow(),
+        "error": error,
+        "cells": None,
+    }
     if state == "done":
         values["progress"] = 1.0
     session.execute(update(Job).where(Job.id == job_id).values(**values))
@@ -434,7 +629,9 @@ def requeue(session: Session, job_id: int) -> None:
     session.execute(
         update(Job)
         .where(Job.id == job_id, Job.state == "running")
-        .values(state="queued", attempts=Job.attempts - 1, started_at=None, progress=0.0)
+        .values(
+            state="queued", attempts=Job.attempts - 1, started_at=None, progress=0.0, cells=None
+        )
     )
     session.commit()
 
@@ -456,15 +653,23 @@ def recover(session: Session, max_attempts: int) -> tuple[list[int], list[int]]:
             job.state = "queued"
             job.started_at = None
             job.progress = 0.0
+            job.cells = None
             requeued.append(job.id)
     session.commit()
     return requeued, failed
 
 
 def input_paths(session: Session) -> set[str]:
-    """Store paths of the init images and masks jobs refer to."""
+    """Store paths of the uploads jobs refer to: init images, masks, style inputs."""
     found = set()
-    for text in session.scalars(select(Job.request).where(Job.kind == "img2img")):
-        request = json.loads(text).get("request", {})
-        found.update(request[k] for k in ("init_image", "mask") if request.get(k))
+    rows = session.execute(select(Job.kind, Job.request).where(Job.kind.in_(("img2img", "style"))))
+    for kind, text in rows:
+        data = json.loads(text)
+        if kind == "img2img":
+            request = data.get("request", {})
+            found.update(request[k] for k in ("init_image", "mask") if request.get(k))
+        else:
+            found.update(
+                data[k]["path"] for k in ("content_image", "style_image") if "path" in data[k]
+            )
     return found

@@ -34,7 +34,10 @@ NAMING = {
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED_STATES = ("done", "failed", "cancelled")
-JOB_KINDS = ("generate", "img2img", "recolor", "upscale")
+JOB_KINDS = ("generate", "img2img", "recolor", "upscale", "style", "sweep")
+# What a gallery row is: an image, or a sweep's contact sheet (a grid of other rows),
+# which a gallery may show apart or hide.
+IMAGE_ROLES = ("image", "sheet")
 LOCAL_USER = "local"
 
 
@@ -93,6 +96,9 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A running sweep's cells stored so far, JSON [[cell, store path], …], so a page
+    # opened mid-run can draw them; cleared when the job stops (its rows say it then).
+    cells: Mapped[str | None] = mapped_column(Text)
 
     images: Mapped[list[Image]] = relationship(back_populates="job", order_by="Image.id")
 
@@ -103,6 +109,8 @@ class Image(Base):
         Index("ix_images_created_at", "created_at"),
         Index("ix_images_model_created_at", "model", "created_at"),
         Index("ix_images_owner_created_at", "owner_id", "created_at"),
+        # A gallery without contact sheets, newest first.
+        Index("ix_images_role_created_at", "role", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -121,6 +129,8 @@ class Image(Base):
     )
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    role: Mapped[str] = mapped_column(String(16), default="image", server_default="image")
+    sweep_cell: Mapped[int | None] = mapped_column(Integer)  # its cell, for a sweep's images
 
     job: Mapped[Job | None] = relationship(back_populates="images")
     words: Mapped[list[ImageWord]] = relationship(

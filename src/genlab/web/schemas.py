@@ -74,10 +74,83 @@ class UpscaleJobCreate(_Create):
     tile: int = Field(default=256, description="Tile size in input pixels; 0 = whole image.")
 
 
-JobCreate = Annotated[
-    GenerateJobCreate | Img2ImgJobCreate | RecolorJobCreate | UpscaleJobCreate,
-    Field(discriminator="kind"),
-]
+class StyleJobCreate(_Create):
+    """Neural style transfer, as `genlab style`; options left out take its defaults."""
+
+    kind: Literal["style"]
+    content_image: str | None = Field(default=None, description="Base64 or a data: URI.")
+    content_image_id: int | None = Field(default=None, description="Or a gallery image.")
+    style_image: str | None = Field(default=None, description="Base64 or a data: URI.")
+    style_image_id: int | None = Field(default=None, description="Or a gallery image.")
+    size: int | None = Field(default=None, description="Long side of the output in px [512].")
+    scales: int | None = Field(default=None, description="Coarse-to-fine levels [3].")
+    iterations: int | None = Field(default=None, description="Evaluations, finest scale [150].")
+    coarse_iterations: int | None = None
+    optimizer: str | None = Field(default=None, description="lbfgs or adam.")
+    learning_rate: float | None = None
+    content_weight: float | None = None
+    style_weight: float | None = None
+    tv_weight: float | None = None
+    strength: float | None = Field(default=None, description="0..1, style targets' blend.")
+    preserve_colours: bool | None = None
+    style_scale: float | None = None
+    init: str | None = Field(default=None, description="content or noise.")
+    pooling: str | None = Field(default=None, description="max or avg.")
+    seed: int | None = Field(default=None, description="-1 for random [0].")
+
+    def options(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"kind", *_STYLE_INPUTS}, exclude_none=True)
+
+
+_STYLE_INPUTS = ("content_image", "content_image_id", "style_image", "style_image_id")
+_AXIS_HELP = (
+    'As `genlab sweep --x` takes it ("seed=1-4", "guidance_scale=3,7.5", "sr=red,blue", '
+    '"descriptors=lighting") or a table ({"axis": "seed", "values": [1, 2]}).'
+)
+
+
+class SweepJobCreate(_Create):
+    """A prompt varied along up to three axes (A1111's X/Y/Z plot), as `genlab sweep`:
+    one image per cell and one contact sheet per Z value, all in the gallery."""
+
+    kind: Literal["sweep"]
+    prompt: str
+    negative_prompt: str | None = None
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance_scale: float | None = None
+    sampler: str | None = None
+    schedule: str | None = None
+    seed: int = Field(default=-1, description="-1: one random seed for the whole sweep.")
+    model: str | None = Field(default=None, description="Left out: the server's default model.")
+    x: str | dict[str, Any] | None = Field(default=None, description=f"Columns. {_AXIS_HELP}")
+    y: str | dict[str, Any] | None = Field(default=None, description="Rows.")
+    z: str | dict[str, Any] | None = Field(default=None, description="One contact sheet each.")
+
+    def settings(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"kind", "x", "y", "z"}, exclude_none=True)
+
+    def axes(self) -> dict[str, str | dict[str, Any] | None]:
+        return {"x": self.x, "y": self.y, "z": self.z}
+
+
+AnyJobCreate = (
+    GenerateJobCreate
+    | Img2ImgJobCreate
+    | RecolorJobCreate
+    | UpscaleJobCreate
+    | StyleJobCreate
+    | SweepJobCreate
+)
+JobCreate = Annotated[AnyJobCreate, Field(discriminator="kind")]
+
+
+class CellPublic(BaseModel):
+    index: int
+    position: tuple[int, int, int] = Field(description="(x, y, z): column, row, sheet.")
+    url: str = Field(description="The cell's stored file, there as soon as it is made.")
+    image_id: int | None = Field(description="Its gallery image, once the job is done.")
 
 
 class JobPublic(BaseModel):
@@ -94,6 +167,11 @@ class JobPublic(BaseModel):
     position: int | None = Field(description="0 while running, 1, 2, … while queued.")
     eta_seconds: float | None = Field(description="Until the job finishes; null if unknown.")
     image_ids: list[int]
+    sheet_ids: list[int] = Field(description="Sweeps: the contact sheets among image_ids.")
+    cells: list[CellPublic] | None = Field(
+        description="Sweeps: the cells made so far, in the order they were made; the "
+        "grid's shape and axis labels are in request."
+    )
     owner_id: int
     created_at: datetime
     started_at: datetime | None
@@ -102,6 +180,7 @@ class JobPublic(BaseModel):
     @classmethod
     def of(cls, view: JobView) -> JobPublic:
         job = view.job
+        cells = view.cells
         return cls(
             id=job.id,
             kind=job.kind,
@@ -116,6 +195,15 @@ class JobPublic(BaseModel):
             position=view.position,
             eta_seconds=None if view.eta_seconds is None else round(view.eta_seconds, 1),
             image_ids=view.image_ids,
+            sheet_ids=view.sheet_ids,
+            cells=None
+            if cells is None
+            else [
+                CellPublic(
+                    index=c.index, position=c.position, url=f"/files/{c.path}", image_id=c.image_id
+                )
+                for c in cells
+            ],
             owner_id=job.owner_id,
             created_at=job.created_at,
             started_at=job.started_at,
@@ -140,6 +228,8 @@ class ImagePublic(BaseModel):
     job_id: int | None
     owner_id: int
     created_at: datetime
+    role: str = Field(description="image, or sheet for a sweep's contact sheet.")
+    sweep_cell: int | None = Field(description="For a sweep's image: its cell index.")
     url: str = Field(description="The file itself; its name is its content's hash.")
     download_url: str
     thumbnail_url: str
@@ -172,6 +262,8 @@ def _image_fields(image: Image) -> dict[str, Any]:
         "job_id": image.job_id,
         "owner_id": image.owner_id,
         "created_at": image.created_at,
+        "role": image.role,
+        "sweep_cell": image.sweep_cell,
         "url": f"/files/{image.path}",
         "download_url": f"/api/images/{image.id}/file",
         "thumbnail_url": f"/api/images/{image.id}/thumbnail",

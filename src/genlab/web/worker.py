@@ -5,6 +5,10 @@ For each job: claim it, run it (reporting steps and, every few steps, a preview 
 the progress hub), store every image file completely, then add all rows and mark
 the job done in one transaction. A cancel request stops a running job at its next
 step; a shutdown puts it back in the queue.
+
+A sweep runs exactly as `genlab sweep` does, into a work folder of its own under the
+data folder: its run record there lets a job interrupted by a crash or a shutdown
+resume with the cells it had made. The folder goes once the job has ended.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import base64
 import dataclasses
 import io
 import logging
+import re
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +32,7 @@ from genlab.core.errors import GenlabError
 from genlab.core.request import SEED_LIMIT, GenerationRequest
 from genlab.core.result import StepEvent
 from genlab.web import gallery, jobs
-from genlab.web.models import Image, Job
+from genlab.web.models import FINISHED_STATES, Image, Job
 from genlab.web.progress import ProgressHub
 from genlab.web.settings import Settings
 from genlab.web.store import ImageStore, StoredFile
@@ -40,6 +46,9 @@ log = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 256
 PROGRESS_WRITES = 10  # the database's progress column changes at most this often per job
+STYLE_PREVIEW_EVERY = 10  # loss evaluations between style previews (each one is cheap)
+WORK = "work"  # sweeps' work folders, inside the data folder
+_WORK_NAME = re.compile(r"^job-(\d+)$")
 
 
 class JobCancelled(Exception):
@@ -57,6 +66,10 @@ class RunContext:
     worker: Worker
     job: Job
     stored: list[StoredFile] = field(default_factory=list)
+    # Column values for some outputs, by their place in the runner's list (a sweep
+    # image's cell, a contact sheet's role), set on the rows before they are committed.
+    row_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # sent with the done event
     _written: int = 0  # progress tenths written to the database
 
     def check(self) -> None:
@@ -107,12 +120,39 @@ class Worker:
         return self._stop.is_set()
 
     def start(self) -> None:
+        self.clear_work()
         self._thread = threading.Thread(target=self._loop, name="genlab-worker", daemon=True)
         self._thread.start()
 
     def wake(self) -> None:
         """A job was queued: look now instead of at the next poll."""
         self._wake.set()
+
+    def work_dir(self, job_id: int) -> Path:
+        """A job's own scratch folder (sweeps keep their resumable run there)."""
+        return self.settings.data_dir / WORK / f"job-{job_id}"
+
+    def clear_work(self) -> list[int]:
+        """Remove work folders of jobs that will not run again (finished, or gone);
+        called at start-up, when no job is running. Returns their job ids."""
+        root = self.settings.data_dir / WORK
+        found = {
+            int(match.group(1)): path
+            for path in (root.iterdir() if root.is_dir() else ())
+            if (match := _WORK_NAME.match(path.name))
+        }
+        if not found:
+            return []
+        with self.sessions() as session:
+            alive = set(
+                session.scalars(
+                    select(Job.id).where(Job.id.in_(found), Job.state.not_in(FINISHED_STATES))
+                )
+            )
+        stale = sorted(set(found) - alive)
+        for job_id in stale:
+            shutil.rmtree(found[job_id], ignore_errors=True)
+        return stale
 
     def stop(self, timeout: float = 60.0) -> None:
         self._stop.set()
@@ -146,17 +186,22 @@ class Worker:
     def _run(self, job: Job) -> None:
         context = RunContext(self, job)
         self.hub.started(job.id, total=0)
+        keep_work = False
         try:
             context.check()
             new = RUNNERS[job.kind](context)
             with self.sessions() as session, self.store.lock:
                 rows = gallery.add_images(session, new, owner_id=job.owner_id, job_id=job.id)
+                for index, values in context.row_fields.items():
+                    for name, value in values.items():
+                        setattr(rows[index], name, value)
                 jobs.finish(session, job.id, "done", commit=False)
                 session.commit()
                 ids = [row.id for row in rows]
         except JobCancelled:
             self._end(context, "cancelled")
         except StopRequested:
+            keep_work = True  # the job runs again and resumes from there
             self._discard(context.stored)
             with self.sessions() as session:
                 jobs.requeue(session, job.id)
@@ -167,7 +212,11 @@ class Worker:
             log.exception("job %d failed", job.id)
             self._end(context, "failed", f"internal error: {type(err).__name__}: {err}")
         else:
-            self.hub.finished(job.id, "done", image_ids=ids)
+            extra = {"warnings": context.warnings} if context.warnings else {}
+            self.hub.finished(job.id, "done", image_ids=ids, **extra)
+        finally:
+            if not keep_work:
+                shutil.rmtree(self.work_dir(job.id), ignore_errors=True)
 
     def _end(self, context: RunContext, state: str, error: str | None = None) -> None:
         self._discard(context.stored)
@@ -286,6 +335,122 @@ def run_upscale(context: RunContext) -> list[gallery.NewImage]:
     return [_tool_output(context, source, source_path, result.image, "upscale", params)]
 
 
+def run_style(context: RunContext) -> list[gallery.NewImage]:
+    """Neural style transfer as `genlab style` runs it: each loss evaluation is a step,
+    every few a preview; without VGG-19 weights on disk the random-filter fallback
+    runs, and its name is in the image's parameters and the done event."""
+    from genlab.core.images import open_image
+    from genlab.transfer.style import StyleConfig, StyleStep, stylize
+
+    data = jobs.payload(context.job)
+    content_row, content_path = _tool_input(context, data["content_image"])
+    style_row, style_path = _tool_input(context, data["style_image"])
+    config = StyleConfig(**data["config"], frame_every=STYLE_PREVIEW_EVERY)
+
+    def on_step(step: StyleStep) -> None:
+        context.step(step.evaluation, step.total)
+
+    result = stylize(
+        open_image(content_path, what="content image"),
+        open_image(style_path, what="style image", keep_alpha=False),
+        config,
+        on_step=on_step,
+        on_frame=context.preview,
+    )
+    if result.notice:
+        context.warnings.append(result.notice)
+    style_name = f"image {style_row.id}" if style_row else f"upload {style_path.stem[:12]}"
+    params = {**result.params(), "style image": style_name}
+    return [_tool_output(context, content_row, content_path, result.image, "style", params)]
+
+
+def run_sweep_job(context: RunContext) -> list[gallery.NewImage]:
+    """A sweep through `genlab sweep`'s runner. Each cell enters the store the moment it
+    is made and is announced (a `cell` event with its file's URL, and the job's cells
+    column), so a page can fill the sheet in; its row waits for the job's end, like
+    every image. The contact sheets follow, as rows with role "sheet"."""
+    from genlab.core.imageio import read_metadata
+    from genlab.lab.runner import CellDone, run_sweep
+    from genlab.lab.sweep import SweepDefinition
+
+    worker, job = context.worker, context.job
+    data = jobs.payload(job)
+    definition = SweepDefinition.from_dict(data["definition"])
+    made: dict[int, gallery.NewImage] = {}
+    cells: list[tuple[int, str]] = []
+
+    def on_cell(done: CellDone) -> None:
+        context.check()
+        file = _store_copy(context, done.path)
+        meta = read_metadata(done.path)
+        record = meta.record or {}
+        made[done.cell.index] = gallery.NewImage(
+            file=file,
+            prompt=record.get("prompt_used", ""),
+            negative_prompt=record.get("negative_prompt_used", ""),
+            model=record.get("model"),
+            seed=(record.get("request") or {}).get("seed"),
+            parameters=meta.parameters or "",
+            request=record.get("request"),
+        )
+        cells.append((done.cell.index, file.path))
+        with worker.sessions() as session:
+            jobs.set_cells(session, job.id, cells)
+        worker.hub.publish(
+            job.id,
+            "cell",
+            index=done.cell.index,
+            position=list(done.cell.position),
+            labels=list(done.cell.labels),
+            url=f"/files/{file.path}",
+            step=done.done,
+            total=done.total,
+        )
+        context.step(done.done, done.total)
+
+    outcome = run_sweep(
+        definition, worker.work_dir(job.id), engines=worker.engines, on_cell=on_cell
+    )
+    context.warnings.extend(outcome.warnings)
+    new = [made[index] for index in sorted(made)]
+    context.row_fields.update({i: {"sweep_cell": index} for i, index in enumerate(sorted(made))})
+    for sheet in outcome.sheets:
+        context.row_fields[len(new)] = {"role": "sheet"}
+        new.append(
+            gallery.NewImage(
+                file=_store_copy(context, sheet),
+                prompt=definition.fields["prompt"],
+                negative_prompt=definition.fields.get("negative_prompt", ""),
+                model=job.model,
+                seed=definition.fields.get("seed"),
+                parameters=read_metadata(sheet).parameters or "",
+                request=None,  # a grid of requests, not one
+            )
+        )
+    return new
+
+
+def _store_copy(context: RunContext, path: Path) -> StoredFile:
+    """Put a finished file into the store as it is (metadata and all)."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as image:
+        width, height = image.size
+    file = context.worker.store.put_file(
+        lambda target: shutil.copyfile(path, target), width, height
+    )
+    context.stored.append(file)
+    return file
+
+
+def _tool_input(context: RunContext, given: dict[str, Any]) -> tuple[Image | None, Path]:
+    """A style input: a gallery image (its row and file) or an upload (its file)."""
+    if given.get("image_id") is not None:
+        [(row, path)] = _sources(context, given["image_id"])
+        return row, path
+    return None, context.worker.store.resolve(given["path"])
+
+
 def _sources(context: RunContext, *ids: int | None) -> list[tuple[Image, Path]]:
     """Gallery rows and their files for the ids given (None ids skipped)."""
     with context.worker.sessions() as session:
@@ -295,14 +460,15 @@ def _sources(context: RunContext, *ids: int | None) -> list[tuple[Image, Path]]:
 
 def _tool_output(
     context: RunContext,
-    source: Image,
+    source: Image | None,
     source_path: Path,
     image: PILImage.Image,
     tool: str,
     params: dict[str, object],
 ) -> gallery.NewImage:
     """Store a tool's output with the source's parameters plus the tool's (as the CLI's
-    tools write them) and describe it as the source's prompt, seed and model."""
+    tools write them) and describe it as the source's prompt, seed and model (an
+    upload that is no gallery image has none)."""
     from genlab.core.imageio import read_metadata
     from genlab.services.outputs import save_tool_image
 
@@ -315,10 +481,10 @@ def _tool_output(
     meta = read_metadata(context.worker.store.resolve(file.path))
     return gallery.NewImage(
         file=file,
-        prompt=source.prompt,
-        negative_prompt=source.negative_prompt,
-        model=source.model,
-        seed=source.seed,
+        prompt=source.prompt if source else "",
+        negative_prompt=source.negative_prompt if source else "",
+        model=source.model if source else None,
+        seed=source.seed if source else None,
         parameters=meta.parameters or "",
         request=(meta.record or {}).get("request"),
     )
@@ -329,6 +495,8 @@ RUNNERS: dict[str, Runner] = {
     "img2img": run_generation,
     "recolor": run_recolor,
     "upscale": run_upscale,
+    "style": run_style,
+    "sweep": run_sweep_job,
 }
 
 

@@ -17,12 +17,14 @@ from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.models import FINISHED_STATES, Job
 from genlab.web.progress import TERMINAL_EVENTS, Subscription
 from genlab.web.schemas import (
-    GenerateJobCreate,
+    AnyJobCreate,
     Img2ImgJobCreate,
     JobCreate,
     JobPublic,
     JobsPublic,
     RecolorJobCreate,
+    StyleJobCreate,
+    SweepJobCreate,
     UpscaleJobCreate,
 )
 from genlab.web.studio import Studio
@@ -37,22 +39,31 @@ def create_job(
     body: JobCreate, studio: StudioDep, session: SessionDep, user: CurrentUser
 ) -> JobPublic:
     """Queue a job; it runs after the jobs queued before it. Kinds: generate, img2img
-    (an init image as base64 or a gallery image id), recolor, upscale."""
+    (an init image as base64 or a gallery image id), recolor, upscale, style (content
+    and style images as base64 or gallery ids), sweep (up to three axes; its cells
+    arrive as `cell` events and its contact sheets are images with role "sheet")."""
     job = submit(studio, session, user.id, body)
     return JobPublic.of(jobs.view(session, studio.hub, job.id))
 
 
-def submit(
-    studio: Studio,
-    session: Session,
-    user_id: int,
-    body: GenerateJobCreate | Img2ImgJobCreate | RecolorJobCreate | UpscaleJobCreate,
-) -> Job:
+def submit(studio: Studio, session: Session, user_id: int, body: AnyJobCreate) -> Job:
     """Queue what a JobCreate asks for (the pages call this too) and wake the worker."""
     if isinstance(body, RecolorJobCreate):
         job = jobs.create_recolor(session, owner_id=user_id, **body.model_dump(exclude={"kind"}))
     elif isinstance(body, UpscaleJobCreate):
         job = jobs.create_upscale(session, owner_id=user_id, **body.model_dump(exclude={"kind"}))
+    elif isinstance(body, SweepJobCreate):
+        job = jobs.create_sweep(session, owner_id=user_id, fields=body.settings(), axes=body.axes())
+    elif isinstance(body, StyleJobCreate):
+        job = jobs.create_style(
+            session,
+            studio.store,
+            studio.settings,
+            owner_id=user_id,
+            content=image_input(studio, body.content_image, body.content_image_id, "content_image"),
+            style=image_input(studio, body.style_image, body.style_image_id, "style_image"),
+            options=body.options(),
+        )
     else:
         fields = body.request_fields()
         init_image = mask = None
