@@ -48,6 +48,7 @@ evaluate.app.command("sr")(upscale.eval_sr)
 train_app = typer.Typer(help="Train models genlab ships.", no_args_is_help=True)
 train_app.command("sr")(upscale.train_sr)
 train_app.command("text2image")(train.text2image)
+train_app.command("decoder")(train.decoder)
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate.app, name="eval")
 

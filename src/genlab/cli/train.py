@@ -93,3 +93,42 @@ def text2image(
     )
     if result.samples:
         console.print(f"sample grids: {result.samples[-1].parent}")
+
+
+@user_errors
+def decoder(
+    model: Annotated[Path, Opt("--model", "-m", help="Pipeline folder whose vae/ to refine.")],
+    data: Annotated[Path, Opt("--data", "-d", help="Captioned image folder.")],
+    steps: Annotated[int, Opt(help="Decoder optimiser steps.")] = 1500,
+    batch_size: Annotated[int, Opt("--batch-size", "-b")] = 32,
+    lr: Annotated[float, Opt(help="Peak learning rate (cosine decay).")] = 3e-4,
+    resolution: Annotated[
+        int | None, Opt(help="Training size in pixels (default: the model's).")
+    ] = None,
+    limit: Annotated[int | None, Opt(help="Use only the first N images.")] = None,
+    seed: Annotated[int, Opt()] = 0,
+    threads: Annotated[int | None, Opt(help="CPU threads for torch (default: torch's).")] = None,
+) -> None:
+    """Refine a pipeline's autoencoder decoder with the encoder frozen (sharper images).
+
+    The latent space does not change, so the pipeline's denoiser stays valid; the
+    refined vae/ replaces the old one when the run ends. Re-running resumes."""
+    import torch
+
+    from genlab.train.decoder import DecoderConfig, refine_decoder
+
+    config = DecoderConfig(
+        steps=steps, batch_size=batch_size, lr=lr, resolution=resolution, limit=limit, seed=seed
+    )
+    if threads:
+        torch.set_num_threads(threads)
+    with progress_bar(console) as progress:
+        task = progress.add_task("decoder", total=steps)
+
+        def on_step(info) -> None:
+            progress.update(task, completed=info.step, description=f"decoder loss {info.loss:.4f}")
+            if not console.is_terminal and info.step % 50 == 0:
+                console.print(f"decoder step {info.step}/{info.total} loss {info.loss:.4f}")
+
+        seconds = refine_decoder(model, data, config, on_step=on_step)
+    console.print(f"{model}/vae: decoder refined, {steps} steps, {seconds / 60:.1f} min")
