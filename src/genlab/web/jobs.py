@@ -322,7 +322,9 @@ def create_sweep(
     definition = SweepDefinition(fields, parsed).resolved()
     planned = plan(definition)
     if len(planned) > MAX_SWEEP_CELLS:
-        raise InvalidRequest("sweep", f"{len(planned)} images", f"at most {MAX_SWEEP_CELLS}")
+        raise InvalidRequest(
+            "cells", len(planned), f"a sweep job makes at most {MAX_SWEEP_CELLS} images"
+        )
     units = sum(
         1 if engine_name_for(c.request.model) == "procedural" else c.request.steps
         for c in planned.cells

@@ -411,6 +411,8 @@ def run_sweep_job(context: RunContext) -> list[gallery.NewImage]:
     outcome = run_sweep(
         definition, worker.work_dir(job.id), engines=worker.engines, on_cell=on_cell
     )
+    if outcome.skipped:
+        log.info("sweep job %d resumed: %d cells from its earlier run", job.id, outcome.skipped)
     context.warnings.extend(outcome.warnings)
     new = [made[index] for index in sorted(made)]
     context.row_fields.update({i: {"sweep_cell": index} for i, index in enumerate(sorted(made))})
