@@ -6,10 +6,12 @@ Rows, all on the same held-out prompt set, same images per prompt and seeds:
   * builtin — the shipped model at its default settings;
   * builtin, prompt ignored — the same model drawing from an empty prompt: what
     images of the right kind score by chance;
-  * random init — the same architecture with untrained weights: the floor.
+  * random init — the same architecture with untrained weights: the floor;
+  * autoencoder — the procedural images sent through the model's own autoencoder
+    (encode, decode): the most any denoiser on this latent space could score.
 
     python benchmarks/builtin_adherence.py [--images-per-prompt 4] [--json out.json]
-        [--rows procedural,builtin,ignored,random]
+        [--rows procedural,builtin,ignored,random,autoencoder] [--model FOLDER]
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ from pathlib import Path
 
 import torch
 
+from genlab.engines import model_defaults
 from genlab.engines.builtin import builtin_folder
 from genlab.metrics.adherence import AdherenceReport, evaluate
 from genlab.services.evaluation import adherence
 from genlab.services.generation import EngineCache, generate, new_request
 
 
-def random_init_copy(folder: Path) -> Path:
-    """The built-in pipeline with every weight re-initialised (same config, tokenizer)."""
+def random_init_copy(source: Path, folder: Path) -> Path:
+    """The pipeline with every weight re-initialised (same config, tokenizer)."""
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(str(builtin_folder()))
+    pipe = StableDiffusionPipeline.from_pretrained(str(source))
     torch.manual_seed(0)
     for model in (pipe.unet, pipe.vae, pipe.text_encoder):
         for module in model.modules():
@@ -42,21 +45,45 @@ def random_init_copy(folder: Path) -> Path:
     return folder
 
 
-def prompt_ignored(images_per_prompt: int) -> AdherenceReport:
+def prompt_ignored(model: str, images_per_prompt: int, settings: dict) -> AdherenceReport:
     engines = EngineCache()
 
     def draw(prompt: str, n: int):
-        request = new_request(prompt="", model="builtin", seed=0, batch_size=n)
+        request = new_request(prompt="", model=model, seed=0, batch_size=n, **settings)
         return list(generate(request, engines=engines).images)
 
-    return evaluate("builtin, prompt ignored", draw, images_per_prompt=images_per_prompt)
+    return evaluate(f"{model}, prompt ignored", draw, images_per_prompt=images_per_prompt)
+
+
+@torch.no_grad()
+def autoencoder_round_trip(source: Path, images_per_prompt: int) -> AdherenceReport:
+    """Procedural renders at the model's size, encoded and decoded by its autoencoder."""
+    import numpy as np
+    from diffusers import AutoencoderKL
+    from PIL import Image
+
+    vae = AutoencoderKL.from_pretrained(str(source / "vae")).eval()
+    engines = EngineCache()
+
+    def draw(prompt: str, n: int):
+        request = new_request(prompt=prompt, model="procedural", seed=0, batch_size=n)
+        request = request.replace(width=64, height=64)
+        images = generate(request, engines=engines).images
+        x = torch.from_numpy(np.stack([np.array(i.convert("RGB")) for i in images]))
+        x = x.permute(0, 3, 1, 2).float() / 127.5 - 1
+        y = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
+        pixels = ((y.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().astype(np.uint8)
+        return [Image.fromarray(p) for p in pixels]
+
+    return evaluate("autoencoder round trip", draw, images_per_prompt=images_per_prompt)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images-per-prompt", type=int, default=4)
     parser.add_argument("--json", default=None)
-    parser.add_argument("--rows", default="procedural,builtin,ignored,random")
+    parser.add_argument("--rows", default="procedural,builtin,ignored,random,autoencoder")
+    parser.add_argument("--model", default="builtin", help="builtin or a pipeline folder")
     args = parser.parse_args()
     torch.set_flush_denormal(True)  # untrained weights produce denormals on CPU
     n = args.images_per_prompt
@@ -64,13 +91,19 @@ def main() -> None:
     reports = []
     if "procedural" in rows:
         reports.append(adherence("procedural", images_per_prompt=n))
+    source = builtin_folder() if args.model == "builtin" else Path(args.model)
+    # A folder measured in place of the packaged model gets the packaged model's
+    # tuned settings, so the rows compare weights, not settings.
+    tuned = {} if args.model == "builtin" else model_defaults("builtin")
     if "builtin" in rows:
-        reports.append(adherence("builtin", images_per_prompt=n))
+        reports.append(adherence(args.model, images_per_prompt=n, settings=tuned))
     if "ignored" in rows:
-        reports.append(prompt_ignored(n))
+        reports.append(prompt_ignored(args.model, n, tuned))
+    if "autoencoder" in rows:
+        reports.append(autoencoder_round_trip(source, n))
     if "random" in rows:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = random_init_copy(Path(tmp) / "random-init")
+            folder = random_init_copy(source, Path(tmp) / "random-init")
             report = adherence(str(folder), images_per_prompt=n, settings={"steps": 15})
             reports.append(dataclasses.replace(report, model="random init"))
     categories = [c.category for c in reports[0].categories]
