@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genlab.web.settings import Settings
+
+STATIC = Path(__file__).parent / "static"  # the pages' CSS, script and vendored htmx
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -25,11 +28,12 @@ def create_app(settings: Settings | None = None, *, engines: EngineCache | None 
     """The application. `engines` lets several apps in one process share loaded
     models (the worker otherwise keeps its own cache)."""
     from fastapi import FastAPI
+    from fastapi.staticfiles import StaticFiles
     from starlette.concurrency import run_in_threadpool
 
     from genlab import __version__
     from genlab.web import errors
-    from genlab.web.routes import a1111, auth, images, jobs, meta
+    from genlab.web.routes import a1111, auth, images, jobs, meta, pages
     from genlab.web.security import Guard
     from genlab.web.studio import Studio
 
@@ -52,8 +56,9 @@ def create_app(settings: Settings | None = None, *, engines: EngineCache | None 
     )
     app.state.studio = studio
     errors.install(app)
-    for module in (jobs, images, meta, a1111, auth):
+    for module in (jobs, images, meta, a1111, auth, pages):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Guard, settings=settings)
     return app
 

@@ -1,0 +1,634 @@
+"""The studio's pages: Generate (/), Queue, Gallery, one image, one job.
+
+Server-rendered HTML (Jinja2 templates in web/templates) with htmx for partial
+updates and a little plain JavaScript (static/studio.js) that follows a job's
+Server-Sent Events. Every action calls the service the JSON API calls
+(routes.jobs.submit, jobs, gallery); the pages only turn forms into those calls and
+results into HTML.
+
+Forms carry the `csrf_token` field the guard checks. A GenlabError becomes one line
+on the page: the whole page again with a 4xx status, or, for an htmx request, the
+line alone, aimed at the form's error slot with HX-Retarget.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.web import errors, gallery, jobs, options
+from genlab.web.deps import CurrentUser, SessionDep, StudioDep
+from genlab.web.routes.jobs import submit
+from genlab.web.schemas import (
+    GenerateJobCreate,
+    ImageDetail,
+    ImagePublic,
+    Img2ImgJobCreate,
+    JobPublic,
+    RecolorJobCreate,
+    UpscaleJobCreate,
+)
+from genlab.web.store import INPUTS
+from genlab.web.studio import Studio
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
+    from genlab.core.engine import ModelInfo
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 24  # gallery thumbnails per page: 4 rows of 6 on a laptop screen
+QUEUE_SIZE = 100
+DESCRIPTOR_LABELS = {"colour": "Colour", "lighting": "Lighting", "style": "Style", "mood": "Mood"}
+# Settings the Generate form shows for every model; a model that ignores some of
+# them (Shapes World draws exactly what the prompt says) gets them greyed out.
+SETTINGS = ("steps", "guidance_scale", "sampler", "schedule")
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+@cache
+def _templates() -> Jinja2Templates:
+    from fastapi.templating import Jinja2Templates
+
+    from genlab import __version__
+
+    templates = Jinja2Templates(directory=Path(__file__).parents[1] / "templates")
+    templates.env.globals.update(version=__version__, job_title=job_title, job_details=job_details)
+    templates.env.filters.update(duration=duration, number=number)
+    return templates
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], *, status: int = 200, **headers: str
+) -> HTMLResponse:
+    studio: Studio = request.app.state.studio
+    base = {
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "signed_in": bool(studio.settings.token),
+        "path": request.url.path,
+    }
+    return _templates().TemplateResponse(
+        request, name, {**base, **context}, status_code=status, headers=headers or None
+    )
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def error_page(request: Request, err: GenlabError) -> HTMLResponse:
+    message = errors.one_line(str(err))
+    return render(request, "error.html", {"error": message}, status=errors.status_of(err))
+
+
+def duration(seconds: float | None) -> str:
+    """A wait in words ("about 40 s", "about 3 min"); a dash when unknown."""
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"about {max(round(seconds), 1)} s"
+    return f"about {round(seconds / 60)} min"
+
+
+def number(value: object) -> str:
+    """7.0 → "7", 7.5 → "7.5": form fields show numbers as people type them."""
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def job_title(job: JobPublic) -> str:
+    payload = job.request
+    if job.kind in ("generate", "img2img"):
+        return payload.get("request", {}).get("prompt") or "(empty prompt)"
+    if job.kind == "recolor":
+        target = payload.get("palette") or f"the colours of image {payload.get('like_image_id')}"
+        return f"Recolour image {payload.get('image_id')} to {target}"
+    if job.kind == "upscale":
+        return f"Upscale image {payload.get('image_id')} ×{payload.get('scale')}"
+    return job.kind
+
+
+def job_details(job: JobPublic) -> list[str]:
+    """The few settings worth a glance on a job card."""
+    if job.kind not in ("generate", "img2img"):
+        return [job.kind] + ([job.model] if job.model else [])
+    request = job.request.get("request", {})
+    size = f"{request['width']}×{request['height']}" if request.get("width") else "model's size"
+    count = request.get("batch_size", 1) * job.request.get("n_iter", 1)
+    details = [job.kind, request.get("model", ""), f"seed {request.get('seed')}", size]
+    if count > 1:
+        details.append(f"{count} images")
+    return details
+
+
+# -- models on the Generate form ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model as the Generate form offers it (the script switches fields by it)."""
+
+    name: str
+    description: str
+    defaults: dict[str, Any]  # the model's tuned steps, guidance, sampler, schedule
+    samplers: tuple[str, ...]
+    schedules: tuple[str, ...]
+    ignores: tuple[str, ...]  # form fields this model's engine does not use
+    native: int | None  # the side it draws when width and height are left blank
+
+
+def model_choices() -> list[ModelChoice]:
+    from genlab.services.catalog import local_models
+
+    return [_choice(info) for info in local_models()]
+
+
+def _choice(info: ModelInfo) -> ModelChoice:
+    from genlab.core.samplers import SAMPLERS, SCHEDULES
+    from genlab.services.generation import new_request
+
+    request = new_request(model=info.name, prompt="")
+    defaults = {name: getattr(request, name) for name in SETTINGS}
+    samplers, schedules, ignores, native = SAMPLERS, SCHEDULES, (), None
+    if info.engine == "procedural":
+        from genlab.engines.procedural import DEFAULT_SIDE, UNUSED
+
+        ignores = (*sorted(UNUSED - {"loras"}), "init_image")
+        native = DEFAULT_SIDE
+    folder = _pipeline_folder(info)
+    if folder is not None:
+        from genlab.engines.schedulers import FLOW_SAMPLERS, is_flow_model
+
+        scheduler = _read_json(folder / "scheduler" / "scheduler_config.json")
+        if is_flow_model(scheduler):
+            # Flow-matching models only sample with these; the engine refuses others.
+            samplers, schedules = FLOW_SAMPLERS, ("Automatic",)
+        unet = _read_json(folder / "unet" / "config.json")
+        vae = _read_json(folder / "vae" / "config.json")
+        if unet.get("sample_size") and vae.get("block_out_channels"):
+            native = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)
+    return ModelChoice(info.name, info.description, defaults, samplers, schedules, ignores, native)
+
+
+def _pipeline_folder(info: ModelInfo) -> Path | None:
+    if info.engine == "builtin":
+        from genlab.engines.builtin import builtin_folder
+
+        return builtin_folder()
+    if info.source == "folder":
+        return Path(info.name)
+    return None  # a single file or a hub pipeline: nothing to read without loading it
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+# -- Generate ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InitImage:
+    """An init image the form already holds: a gallery image, or a stored input."""
+
+    field: str  # "init_image_id" or "init_image_path"
+    value: str
+    url: str
+    label: str
+
+
+def form_values(fields: dict[str, Any]) -> dict[str, str]:
+    """Request fields as the form's text values (None → blank)."""
+    keys = (
+        "prompt",
+        "negative_prompt",
+        "model",
+        *SETTINGS,
+        "width",
+        "height",
+        "seed",
+        "batch_size",
+        "strength",
+    )
+    return {key: number(fields.get(key)) for key in keys}
+
+
+def generate_context(
+    session: Session,
+    values: dict[str, str] | None = None,
+    *,
+    init: InitImage | None = None,
+    notice: str | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    from genlab.prompts.builder import DESCRIPTOR_SETS
+
+    choices = model_choices()
+    default = options.default_model(session)
+    if values is None:
+        choice = next((c for c in choices if c.name == default), choices[0])
+        values = form_values({"model": choice.name, **choice.defaults, "seed": -1})
+        values.update(batch_size="1", strength="0.75")
+    return {
+        "values": values,
+        "models": choices,
+        "model_data": {c.name: asdict(c) for c in choices},
+        "descriptors": {DESCRIPTOR_LABELS[k]: v for k, v in DESCRIPTOR_SETS.items()},
+        "init": init,
+        "notice": notice,
+        "error": error,
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+def generate_page(
+    request: Request,
+    studio: StudioDep,
+    session: SessionDep,
+    from_image: int | None = None,
+    init_image_id: int | None = None,
+) -> HTMLResponse:
+    """The Generate page; `from_image` pre-fills it with that image's request (its own
+    seed, so the same pixels come back), `init_image_id` starts an img2img from it."""
+    try:
+        values, init, notice = None, None, None
+        if from_image is not None:
+            values, init, notice = _settings_of(studio, session, from_image)
+        if init_image_id is not None:
+            image = gallery.get_image(session, init_image_id)
+            init = InitImage(
+                "init_image_id", str(image.id), f"/files/{image.path}", f"image {image.id}"
+            )
+        context = generate_context(session, values, init=init, notice=notice)
+    except GenlabError as err:
+        return error_page(request, err)
+    return render(request, "generate.html", context)
+
+
+def _settings_of(
+    studio: Studio, session: Session, image_id: int
+) -> tuple[dict[str, str], InitImage | None, str | None]:
+    """The form values that remake an image, its init image, and a note if something
+    could not be carried over."""
+    image = gallery.get_image(session, image_id)
+    detail = ImageDetail.of(image)
+    notice = None
+    if detail.request is None:
+        fields: dict[str, Any] = {"prompt": image.prompt, "negative_prompt": image.negative_prompt}
+        fields.update(seed=image.seed, model=image.model)
+        notice = f"image {image.id} has no genlab record; only its prompts and seed were copied"
+    else:
+        fields = dict(detail.request)
+    try:
+        fields["model"] = options.check_model(str(fields.get("model") or ""))
+    except InvalidRequest:
+        missing = fields.get("model")
+        fields["model"] = options.default_model(session)
+        notice = f"model {missing!r} is not on this server; {fields['model']} is selected instead"
+    init = None
+    path = fields.get("init_image")
+    if path and studio.store.resolve(path).is_file():
+        init = InitImage("init_image_path", path, f"/files/{path}", "the original init image")
+    return form_values(fields), init, notice
+
+
+@router.post("/generate")
+async def generate_submit(request: Request, studio: StudioDep, user: CurrentUser) -> Response:
+    """Queue what the form asks for: the new job's card (htmx), or its page."""
+    form = await request.form()
+    fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    upload = form.get("init_image")  # a file part, or nothing when none was chosen
+    data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
+    try:
+        job = await run_in_threadpool(_queue_generation, studio, user.id, fields, data)
+    except GenlabError as err:
+        return await run_in_threadpool(_generate_error, request, studio, fields, err)
+    if not is_htmx(request):
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+    return render(request, "_job.html", {"job": job, "clear_error": True})
+
+
+def _queue_generation(
+    studio: Studio, user_id: int, fields: dict[str, str], upload: bytes | None
+) -> JobPublic:
+    with studio.sessions() as session:
+        job = submit(studio, session, user_id, job_create(studio, fields, upload))
+        return JobPublic.of(jobs.view(session, studio.hub, job.id))
+
+
+def job_create(
+    studio: Studio, fields: dict[str, str], upload: bytes | None
+) -> GenerateJobCreate | Img2ImgJobCreate:
+    """The API's job body for a Generate form: txt2img, or img2img when it holds an
+    init image (an upload, a gallery image or the stored input of an earlier job)."""
+    values: dict[str, Any] = {
+        "prompt": fields.get("prompt", ""),
+        "negative_prompt": fields.get("negative_prompt", ""),
+        "model": fields.get("model") or None,
+        "sampler": fields.get("sampler") or None,
+        "schedule": fields.get("schedule") or None,
+        "steps": _number(fields, "steps", int),
+        "guidance_scale": _number(fields, "guidance_scale", float),
+        "width": _number(fields, "width", int),
+        "height": _number(fields, "height", int),
+    }
+    for name, default in (("seed", -1), ("batch_size", 1)):
+        given = _number(fields, name, int)
+        values[name] = default if given is None else given
+    init_data, init_id = None, None
+    if upload:
+        init_data = base64.b64encode(upload).decode("ascii")
+    elif fields.get("init_image_id"):
+        init_id = _number(fields, "init_image_id", int)
+    elif fields.get("init_image_path"):
+        init_data = base64.b64encode(_stored_input(studio, fields["init_image_path"])).decode()
+    if init_data is None and init_id is None:
+        return GenerateJobCreate(kind="generate", **values)
+    return Img2ImgJobCreate(
+        kind="img2img",
+        init_image=init_data,
+        init_image_id=init_id,
+        strength=_number(fields, "strength", float),
+        **values,
+    )
+
+
+def _number(fields: dict[str, str], name: str, kind: type[int] | type[float]) -> Any:
+    text = fields.get(name, "").strip()
+    if not text:
+        return None  # blank: the model's default
+    try:
+        return kind(text)
+    except ValueError:
+        allowed = "a whole number" if kind is int else "a number"
+        raise InvalidRequest(name, text, f"must be {allowed}") from None
+
+
+def _stored_input(studio: Studio, path: str) -> bytes:
+    """An earlier job's init image, read back from the store (inputs/ only)."""
+    if path.split("/", 1)[0] != INPUTS:
+        raise InvalidRequest("init_image_path", path, f"a stored input under {INPUTS}/")
+    target = studio.store.resolve(path)
+    if not target.is_file():
+        raise InvalidRequest("init_image_path", path, "that input is gone; upload the image")
+    return target.read_bytes()
+
+
+def _generate_error(
+    request: Request, studio: Studio, fields: dict[str, str], err: GenlabError
+) -> HTMLResponse:
+    message = errors.one_line(str(err))
+    if is_htmx(request):
+        # Always 422 here: the page's script swaps HTML error replies into the slot.
+        return render(
+            request,
+            "_form_error.html",
+            {"error": message},
+            status=422,
+            **{"HX-Retarget": "#form-error", "HX-Reswap": "innerHTML"},
+        )
+    with studio.sessions() as session:
+        context = generate_context(session, form_values(fields), error=message)
+    return render(request, "generate.html", context, status=errors.status_of(err))
+
+
+# -- jobs and the queue ------------------------------------------------------------------
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(job_id: int, request: Request, studio: StudioDep, session: SessionDep) -> Response:
+    try:
+        job = JobPublic.of(jobs.view(session, studio.hub, job_id))
+    except GenlabError as err:
+        return error_page(request, err)
+    return render(request, "job.html", {"job": job})
+
+
+@router.get("/jobs/{job_id}/card", response_class=HTMLResponse)
+def job_card(job_id: int, request: Request, studio: StudioDep, session: SessionDep) -> Response:
+    """One job's card (the script fetches it when the job's event stream ends)."""
+    try:
+        job = JobPublic.of(jobs.view(session, studio.hub, job_id))
+    except GenlabError as err:
+        return error_page(request, err)
+    return render(request, "_job.html", {"job": job})
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(
+    job_id: int, request: Request, studio: StudioDep, session: SessionDep, user: CurrentUser
+) -> Response:
+    """Cancel from a card or the queue. The job's event stream reports the end, so an
+    htmx caller only needs to hear that the queue changed."""
+    try:
+        jobs.cancel(session, studio.hub, job_id, user_id=user.id)
+    except GenlabError as err:
+        if is_htmx(request):
+            raise  # the JSON error handler answers; the page's script shows the line
+        return error_page(request, err)
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Trigger": "queue-changed"})
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(request: Request, studio: StudioDep, session: SessionDep) -> HTMLResponse:
+    views = jobs.list_jobs(session, studio.hub, limit=QUEUE_SIZE)
+    items = [JobPublic.of(view) for view in views]
+    active = [job for job in items if job.state in ("queued", "running")]
+    return render(request, "queue.html", {"jobs": items, "active": len(active)})
+
+
+# -- the gallery and one image -----------------------------------------------------------
+
+
+@router.get("/gallery", response_class=HTMLResponse)
+def gallery_page(
+    request: Request,
+    session: SessionDep,
+    q: str = "",
+    model: str = "",
+    since: str = "",
+    until: str = "",
+    tz: str = "",
+    page: int = 1,
+    deleted: int | None = None,
+) -> HTMLResponse:
+    """Newest first, searchable by prompt words, filtered by model and day (days in
+    the browser's time zone, which the page's script puts in `tz`)."""
+    filters = {"q": q, "model": model, "since": since, "until": until, "tz": tz}
+    context: dict[str, Any] = {
+        "filters": filters,
+        "models": gallery.models_in_gallery(session),
+        "deleted": deleted,
+        "items": [],
+        "total": 0,
+        "pages": [],
+        "page": 1,
+        "error": None,
+    }
+    try:
+        zone = _zone(tz)
+        start = _day(since, "since", zone)
+        end = _day(until, "until", zone)
+        page = max(page, 1)
+        found = gallery.search(
+            session,
+            query=q,
+            model=model or None,
+            since=start,
+            until=None if end is None else end + timedelta(days=1, microseconds=-1),
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+    except GenlabError as err:
+        context["error"] = errors.one_line(str(err))
+        return render(request, "gallery.html", context, status=errors.status_of(err))
+    count = max(math.ceil(found.total / PAGE_SIZE), 1)
+    kept = {key: value for key, value in filters.items() if value}
+    context.update(
+        items=[ImagePublic.of(image) for image in found.items],
+        total=found.total,
+        page=page,
+        pages=[(n, "/gallery?" + urlencode({**kept, "page": n})) for n in range(1, count + 1)],
+        filtered=any(value for key, value in filters.items() if key != "tz"),
+    )
+    return render(request, "gallery.html", context)
+
+
+def _zone(name: str) -> tzinfo:
+    if not name:
+        return timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRequest("tz", name, "an IANA time zone such as Europe/Paris") from None
+
+
+def _day(text: str, name: str, zone: tzinfo) -> datetime | None:
+    """The start of a day given as YYYY-MM-DD, in `zone`."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(name, text, "a date as YYYY-MM-DD") from None
+    return datetime.combine(day, time.min, tzinfo=zone)
+
+
+@router.get("/images/{image_id}", response_class=HTMLResponse)
+def image_page(
+    image_id: int, request: Request, studio: StudioDep, session: SessionDep
+) -> HTMLResponse:
+    try:
+        return render(request, "image.html", image_context(session, image_id))
+    except GenlabError as err:
+        return error_page(request, err)
+
+
+def image_context(session: Session, image_id: int, error: str | None = None) -> dict[str, Any]:
+    from genlab.core.metadata import parse_parameters
+    from genlab.transfer.presets import PRESETS
+    from genlab.upscale.loaders import MODEL_NAMES
+
+    image = gallery.get_image(session, image_id)
+    parsed = parse_parameters(image.parameters) if image.parameters.strip() else None
+    return {
+        "image": ImageDetail.of(image),
+        "fields": parsed.params if parsed else {},
+        "palettes": {name: description for name, (description, _) in PRESETS.items()},
+        "upscalers": MODEL_NAMES,
+        "error": error,
+    }
+
+
+@router.post("/images/{image_id}/delete")
+def delete_image(
+    image_id: int, request: Request, studio: StudioDep, session: SessionDep, user: CurrentUser
+) -> Response:
+    try:
+        gallery.delete_image(session, studio.store, image_id, user_id=user.id)
+    except GenlabError as err:
+        return _image_error(request, studio, session, image_id, err)
+    return RedirectResponse(f"/gallery?deleted={image_id}", status_code=303)
+
+
+@router.post("/images/{image_id}/recolor")
+async def recolor_image(
+    image_id: int, request: Request, studio: StudioDep, user: CurrentUser
+) -> Response:
+    """Send to recolour: onto a palette preset (or '#hex,#hex,…')."""
+    fields = await _text_fields(request)
+
+    def body() -> RecolorJobCreate:
+        strength = _number(fields, "strength", float)
+        return RecolorJobCreate(
+            kind="recolor",
+            image_id=image_id,
+            palette=fields.get("palette", "").strip() or None,
+            strength=1.0 if strength is None else strength,
+        )
+
+    return await run_in_threadpool(_send_to, request, studio, user.id, image_id, body)
+
+
+@router.post("/images/{image_id}/upscale")
+async def upscale_image(
+    image_id: int, request: Request, studio: StudioDep, user: CurrentUser
+) -> Response:
+    """Send to upscale: ×2 or ×4 with the shipped ESPCN or a resampler."""
+    fields = await _text_fields(request)
+
+    def body() -> UpscaleJobCreate:
+        scale = _number(fields, "scale", int)
+        model = fields.get("model") or "espcn"
+        return UpscaleJobCreate(kind="upscale", image_id=image_id, scale=scale or 2, model=model)
+
+    return await run_in_threadpool(_send_to, request, studio, user.id, image_id, body)
+
+
+async def _text_fields(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {key: value for key, value in form.multi_items() if isinstance(value, str)}
+
+
+def _send_to(request: Request, studio: Studio, user_id: int, image_id: int, body: Any) -> Response:
+    """Queue a tool job on an image and open its job page; errors stay on the image."""
+    with studio.sessions() as session:
+        try:
+            job = submit(studio, session, user_id, body())
+        except GenlabError as err:
+            return _image_error(request, studio, session, image_id, err)
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def _image_error(
+    request: Request, studio: Studio, session: Session, image_id: int, err: GenlabError
+) -> HTMLResponse:
+    try:
+        context = image_context(session, image_id, errors.one_line(str(err)))
+    except GenlabError:
+        return error_page(request, err)  # the image itself is gone
+    return render(request, "image.html", context, status=errors.status_of(err))
