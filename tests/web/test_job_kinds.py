@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import inspect, text
 
+from genlab.web import jobs
 from genlab.web.app import create_app
 from genlab.web.db import alembic_config, make_engine, upgrade
 from genlab.web.settings import Settings
@@ -336,6 +337,38 @@ def test_uploaded_style_inputs_survive_a_restart(settings: Settings) -> None:
     studio.start(worker=False)  # sweeps the store of files no row or job refers to
     studio.stop()
     assert all((settings.data_dir / path).is_file() for path in kept)
+
+
+# -- the queue ---------------------------------------------------------------------------
+
+
+def test_a_jobs_own_view_agrees_with_the_queue_listing(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        generate_done(client, "a circle", batch_size=4)  # history for the ETA
+    studio = Studio(settings)
+    studio.start(worker=False)  # nothing runs: the ETAs hold still while compared
+    with studio.sessions() as session:
+        user = studio.local_user_id or 0
+        star = {"prompt": "a star"}
+        ids = [
+            jobs.create_sweep(
+                session, owner_id=user, fields=star, axes={"x": f"seed={n},{n + 1}"}
+            ).id
+            for n in range(3)
+        ]
+        three = {**star, "batch_size": 3}
+        ids.append(
+            jobs.create_generation(session, studio.store, settings, owner_id=user, fields=three).id
+        )
+        listing = jobs.list_jobs(session, studio.hub, states=["queued"])
+        alone = [jobs.view(session, studio.hub, i) for i in ids]
+    studio.stop()
+    assert [v.job.id for v in listing] == ids
+    places = [(v.position, v.eta_seconds) for v in alone]
+    assert places == [(v.position, v.eta_seconds) for v in listing]
+    etas = [eta or 0.0 for _, eta in places]
+    assert [p for p, _ in places] == [1, 2, 3, 4] and 0 < etas[0] < etas[1] < etas[2] < etas[3]
+    assert etas[3] - etas[2] == pytest.approx(1.5 * etas[0])  # 3 images after 2-cell sweeps
 
 
 # -- the data model ---------------------------------------------------------------------

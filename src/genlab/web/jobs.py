@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from genlab.core.errors import GenlabError, InvalidRequest
@@ -416,7 +416,13 @@ def payload(job: Job) -> dict[str, Any]:
 
 def view(session: Session, hub: ProgressHub, job_id: int) -> JobView:
     job = get_job(session, job_id)
-    return _queue_views(session, hub).get(job.id) or _finished_view(job)
+    if job.state in FINISHED_STATES:
+        return _finished_view(job)
+    # Only the jobs ahead of this one decide its position and ETA.
+    slots = _schedule(session, hub, until=job)
+    if not slots or slots[-1].id != job.id:  # it finished in between
+        return _finished_view(job)
+    return _queue_view(job, slots[-1])
 
 
 def list_jobs(
@@ -434,8 +440,19 @@ def list_jobs(
             raise InvalidRequest("state", state, f"one of {', '.join(JOB_STATES)}")
     if not 1 <= limit <= 500:
         raise InvalidRequest("limit", limit, "must be from 1 to 500")
-    queue = _queue_views(session, hub)
-    views = [v for v in queue.values() if v.job.state in states]
+    slots = [
+        slot
+        for slot in _schedule(session, hub)
+        if slot.state in states and owner_id in (None, slot.owner_id)
+    ][:limit]
+    # Whole rows (and their images) only for the jobs listed, not the whole queue.
+    loaded = {
+        job.id: job
+        for job in session.scalars(
+            select(Job).where(Job.id.in_([s.id for s in slots])).options(selectinload(Job.images))
+        )
+    }
+    views = [_queue_view(loaded[s.id], s) for s in slots if s.id in loaded]
     finished = [s for s in states if s in FINISHED_STATES]
     if finished and len(views) < limit:
         statement = (
@@ -448,38 +465,63 @@ def list_jobs(
         if owner_id is not None:
             statement = statement.where(Job.owner_id == owner_id)
         views += [_finished_view(job) for job in session.scalars(statement)]
-    if owner_id is not None:
-        views = [v for v in views if v.job.owner_id == owner_id]
-    return views[:limit]
+    return views
 
 
 def _finished_view(job: Job) -> JobView:
     return JobView(job, None, None, job.progress)
 
 
-def _queue_views(session: Session, hub: ProgressHub) -> dict[int, JobView]:
-    """Running and queued jobs, in the order they run, with positions and ETAs."""
-    jobs = session.scalars(
-        select(Job)
+@dataclass(frozen=True)
+class _Slot:
+    """A running or queued job's place in the queue."""
+
+    id: int
+    state: str
+    owner_id: int
+    position: int  # 0 while running, 1, 2, … in the queue
+    eta_seconds: float | None
+    progress: float
+    step: int | None
+    total: int | None
+
+
+def _queue_view(job: Job, slot: _Slot) -> JobView:
+    return JobView(job, slot.position, slot.eta_seconds, slot.progress, slot.step, slot.total)
+
+
+def _schedule(session: Session, hub: ProgressHub, *, until: Job | None = None) -> list[_Slot]:
+    """Running and queued jobs, in the order they run, with positions and ETAs; with
+    `until`, only the jobs up to that one. Reads columns, not whole rows: the queue can
+    be long, and a job's view is asked for on every submission and poll."""
+    statement = (
+        select(Job.id, Job.kind, Job.model, Job.request, Job.state, Job.progress, Job.owner_id)
         .where(Job.state.in_(("running", "queued")))
-        .options(selectinload(Job.images))
         .order_by((Job.state == "queued"), Job.position, Job.id)
-    ).all()
+    )
+    if until is not None:
+        statement = statement.where(
+            or_(
+                Job.state == "running",
+                Job.position < until.position,
+                and_(Job.position == until.position, Job.id <= until.id),
+            )
+        )
     live = hub.live()
     rates: dict[str | None, float | None] = {}
-    views: dict[int, JobView] = {}
+    slots: list[_Slot] = []
     clock: float | None = 0.0  # seconds from now until the previous job finishes
     position = 0
-    for job in jobs:
-        if job.model not in rates:
-            rates[job.model] = seconds_per_unit(session, job.model)
-        rate = rates[job.model]
-        estimate = None if rate is None else rate * work_units(job)
+    for row in session.execute(statement):
+        if row.model not in rates:
+            rates[row.model] = seconds_per_unit(session, row.model)
+        rate = rates[row.model]
+        estimate = None if rate is None else rate * _work_units(row.kind, row.model, row.request)
         step = total = None
-        progress = job.progress
-        if job.state == "running":
+        progress = row.progress
+        if row.state == "running":
             remaining = estimate
-            if live is not None and live.job_id == job.id:
+            if live is not None and live.job_id == row.id:
                 step, total, progress = live.step, live.total, live.fraction
                 elapsed = time.monotonic() - live.started
                 if live.step > 0:
@@ -492,22 +534,28 @@ def _queue_views(session: Session, hub: ProgressHub) -> dict[int, JobView]:
             this_position = position
             remaining = estimate
         clock = None if clock is None or remaining is None else clock + remaining
-        views[job.id] = JobView(job, this_position, clock, progress, step, total)
-    return views
+        slots.append(
+            _Slot(row.id, row.state, row.owner_id, this_position, clock, progress, step, total)
+        )
+    return slots
 
 
 def work_units(job: Job) -> float:
     """How much work a job is, in the unit its model's rate is measured in."""
+    return _work_units(job.kind, job.model, job.request)
+
+
+def _work_units(kind: str, model: str | None, request_json: str) -> float:
     from genlab.engines import engine_name_for
 
-    data = payload(job)
+    data = json.loads(request_json)
     if "work_units" in data:
         return max(float(data["work_units"]), 1e-9)
-    if job.kind not in ("generate", "img2img"):
+    if kind not in ("generate", "img2img"):
         return 1.0  # one image in, one out
     request = data["request"]
     images = int(request.get("batch_size", 1)) * int(data.get("n_iter", 1))
-    if job.model and engine_name_for(job.model) == "procedural":
+    if model and engine_name_for(model) == "procedural":
         return float(images)  # no steps: one render per image
     return float(images * int(request.get("steps", 1)))
 
