@@ -59,7 +59,7 @@ def main() -> None:
     shapes = load(None, "cpu")
     torch.manual_seed(0)
     inception = inception_v3(weights=None, aux_logits=False, init_weights=False).eval()
-    # Inception is ~200x slower, so it gets fewer images for a similar measuring time.
+    # Inception is 50-100x slower, so it gets fewer images for a similar measuring time.
     few = images[: max(8, args.images // 8)]
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), 64 px renders")
