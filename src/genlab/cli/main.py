@@ -10,6 +10,7 @@ import typer
 
 from genlab.cli import (
     colour,
+    encoder,
     evaluate,
     generate,
     info,
@@ -49,6 +50,7 @@ train_app = typer.Typer(help="Train models genlab ships.", no_args_is_help=True)
 train_app.command("sr")(upscale.train_sr)
 train_app.command("text2image")(train.text2image)
 train_app.command("decoder")(train.decoder)
+train_app.command("shapes-encoder")(encoder.shapes_encoder)
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate.app, name="eval")
 
