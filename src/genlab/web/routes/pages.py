@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.web import errors, gallery, jobs, options
@@ -309,6 +309,8 @@ def _settings_of(
     path = fields.get("init_image")
     if path and studio.store.resolve(path).is_file():
         init = InitImage("init_image_path", path, f"/files/{path}", "the original init image")
+    if fields.get("mask"):
+        notice = "the inpainting mask is not carried over; this form makes a plain img2img"
     return form_values(fields), init, notice
 
 
@@ -316,7 +318,7 @@ def _settings_of(
 async def generate_submit(request: Request, studio: StudioDep, user: CurrentUser) -> Response:
     """Queue what the form asks for: the new job's card (htmx), or its page."""
     form = await request.form()
-    fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    fields = text_fields(form)
     upload = form.get("init_image")  # a file part, or nothing when none was chosen
     data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
     try:
@@ -326,6 +328,11 @@ async def generate_submit(request: Request, studio: StudioDep, user: CurrentUser
     if not is_htmx(request):
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
     return render(request, "_job.html", {"job": job, "clear_error": True})
+
+
+def text_fields(form: FormData) -> dict[str, str]:
+    """A posted form's text fields (files apart)."""
+    return {key: value for key, value in form.multi_items() if isinstance(value, str)}
 
 
 def _queue_generation(
@@ -417,21 +424,21 @@ def _generate_error(
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: int, request: Request, studio: StudioDep, session: SessionDep) -> Response:
-    try:
-        job = JobPublic.of(jobs.view(session, studio.hub, job_id))
-    except GenlabError as err:
-        return error_page(request, err)
-    return render(request, "job.html", {"job": job})
+    return _job(request, studio, session, job_id, "job.html")
 
 
 @router.get("/jobs/{job_id}/card", response_class=HTMLResponse)
 def job_card(job_id: int, request: Request, studio: StudioDep, session: SessionDep) -> Response:
     """One job's card (the script fetches it when the job's event stream ends)."""
+    return _job(request, studio, session, job_id, "_job.html")
+
+
+def _job(request: Request, studio: Studio, session: Session, job_id: int, name: str) -> Response:
     try:
         job = JobPublic.of(jobs.view(session, studio.hub, job_id))
     except GenlabError as err:
         return error_page(request, err)
-    return render(request, "_job.html", {"job": job})
+    return render(request, name, {"job": job})
 
 
 @router.post("/jobs/{job_id}/cancel")
@@ -539,9 +546,7 @@ def _day(text: str, name: str, zone: tzinfo) -> datetime | None:
 
 
 @router.get("/images/{image_id}", response_class=HTMLResponse)
-def image_page(
-    image_id: int, request: Request, studio: StudioDep, session: SessionDep
-) -> HTMLResponse:
+def image_page(image_id: int, request: Request, session: SessionDep) -> HTMLResponse:
     try:
         return render(request, "image.html", image_context(session, image_id))
     except GenlabError as err:
@@ -571,7 +576,7 @@ def delete_image(
     try:
         gallery.delete_image(session, studio.store, image_id, user_id=user.id)
     except GenlabError as err:
-        return _image_error(request, studio, session, image_id, err)
+        return _image_error(request, session, image_id, err)
     return RedirectResponse(f"/gallery?deleted={image_id}", status_code=303)
 
 
@@ -580,7 +585,7 @@ async def recolor_image(
     image_id: int, request: Request, studio: StudioDep, user: CurrentUser
 ) -> Response:
     """Send to recolour: onto a palette preset (or '#hex,#hex,…')."""
-    fields = await _text_fields(request)
+    fields = text_fields(await request.form())
 
     def body() -> RecolorJobCreate:
         strength = _number(fields, "strength", float)
@@ -599,7 +604,7 @@ async def upscale_image(
     image_id: int, request: Request, studio: StudioDep, user: CurrentUser
 ) -> Response:
     """Send to upscale: ×2 or ×4 with the shipped ESPCN or a resampler."""
-    fields = await _text_fields(request)
+    fields = text_fields(await request.form())
 
     def body() -> UpscaleJobCreate:
         scale = _number(fields, "scale", int)
@@ -609,23 +614,18 @@ async def upscale_image(
     return await run_in_threadpool(_send_to, request, studio, user.id, image_id, body)
 
 
-async def _text_fields(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {key: value for key, value in form.multi_items() if isinstance(value, str)}
-
-
 def _send_to(request: Request, studio: Studio, user_id: int, image_id: int, body: Any) -> Response:
     """Queue a tool job on an image and open its job page; errors stay on the image."""
     with studio.sessions() as session:
         try:
             job = submit(studio, session, user_id, body())
         except GenlabError as err:
-            return _image_error(request, studio, session, image_id, err)
+            return _image_error(request, session, image_id, err)
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 def _image_error(
-    request: Request, studio: Studio, session: Session, image_id: int, err: GenlabError
+    request: Request, session: Session, image_id: int, err: GenlabError
 ) -> HTMLResponse:
     try:
         context = image_context(session, image_id, errors.one_line(str(err)))
