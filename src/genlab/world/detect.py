@@ -442,6 +442,8 @@ def _describe(
     core = _deepest(fit.sharp > 0.5) if (fit.sharp > 0.5).any() else fit.sharp > 0
     if not core.any():  # a fit between pixel centres: read the observed object instead
         core = search.target >= search.target.max() / 2
+    if not core.any():  # nothing observed above the background either: the whole window
+        core = np.ones_like(core, dtype=bool)
     inside = np.zeros((height, width), bool)
     inside[y0:y1, x0:x1] = core
     # Under blur even a small object's core is partly background; the fitted outline
