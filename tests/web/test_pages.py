@@ -148,7 +148,14 @@ def test_every_post_form_carries_the_csrf_token(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["/generate", "/images/{id}/delete", "/images/{id}/upscale", "/jobs/{id}/cancel"]
+    "url",
+    [
+        "/generate",
+        "/images/{id}/delete",
+        "/images/{id}/upscale",
+        "/images/{id}/style",
+        "/jobs/{id}/cancel",
+    ],
 )
 def test_a_form_post_without_the_csrf_token_is_refused(client: TestClient, url: str) -> None:
     image_id = first_image(client)
@@ -338,6 +345,25 @@ def test_send_to_upscale_and_recolour_queue_tool_jobs(client: TestClient) -> Non
     refused = post(client, f"/images/{image_id}/upscale", {"scale": "3"})
     assert refused.status_code == 422 and "scale=3 is invalid: must be 2 or 4" in refused.text
     assert "Use these settings" in refused.text  # still the image's page
+
+
+def test_send_to_style_transfer_takes_a_style_image(client: TestClient) -> None:
+    image_id = first_image(client, width=64, height=64)
+    missing = post(client, f"/images/{image_id}/style", {})
+    assert missing.status_code == 422 and "upload a style image" in missing.text
+    files = {"style_image": ("style.png", png_bytes(64, 64, (20, 90, 200)), "image/png")}
+    fields = {"size": "64", "preserve_colours": "on"}
+    running = blocker(client)  # keeps the style job queued: on a CPU it takes a while
+    queued = post(client, f"/images/{image_id}/style", fields, files=files)
+    assert queued.status_code == 303
+    job_id = int(queued.headers["location"].rsplit("/", 1)[1])
+    for stop in (job_id, running["id"]):
+        client.post(f"/api/jobs/{stop}/cancel")
+    job = wait_for(client, job_id)
+    assert job["kind"] == "style" and job["request"]["content_image"] == {"image_id": image_id}
+    assert job["request"]["config"]["preserve_colours"] is True
+    assert job["request"]["style_image"]["path"].startswith("inputs/")
+    assert f"Style transfer onto image {image_id}" in client.get(f"/jobs/{job_id}").text
 
 
 # -- with a token --------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from genlab.web.schemas import (
     Img2ImgJobCreate,
     JobPublic,
     RecolorJobCreate,
+    StyleJobCreate,
     UpscaleJobCreate,
 )
 from genlab.web.store import INPUTS
@@ -122,11 +123,23 @@ def job_title(job: JobPublic) -> str:
         return f"Recolour image {payload.get('image_id')} to {target}"
     if job.kind == "upscale":
         return f"Upscale image {payload.get('image_id')} ×{payload.get('scale')}"
+    if job.kind == "style":
+        return f"Style transfer onto {_tool_source(payload.get('content_image'))}"
+    if job.kind == "sweep":
+        prompt = payload.get("definition", {}).get("fields", {}).get("prompt")
+        return f"Sweep: {prompt or '(empty prompt)'}"
     return job.kind
+
+
+def _tool_source(given: dict[str, Any] | None) -> str:
+    given = given or {}
+    return f"image {given['image_id']}" if given.get("image_id") else "an uploaded image"
 
 
 def job_details(job: JobPublic) -> list[str]:
     """The few settings worth a glance on a job card."""
+    if job.kind == "sweep":
+        return ["sweep", job.model or "", f"{job.request.get('cells')} images"]
     if job.kind not in ("generate", "img2img"):
         return [job.kind] + ([job.model] if job.model else [])
     request = job.request.get("request", {})
@@ -610,6 +623,33 @@ async def upscale_image(
         scale = _number(fields, "scale", int)
         model = fields.get("model") or "espcn"
         return UpscaleJobCreate(kind="upscale", image_id=image_id, scale=scale or 2, model=model)
+
+    return await run_in_threadpool(_send_to, request, studio, user.id, image_id, body)
+
+
+@router.post("/images/{image_id}/style")
+async def style_image(
+    image_id: int, request: Request, studio: StudioDep, user: CurrentUser
+) -> Response:
+    """Send to style transfer: this image as the content, the style from an upload or
+    another gallery image; the other settings are `genlab style`'s defaults."""
+    form = await request.form()
+    fields = text_fields(form)
+    upload = form.get("style_image")
+    data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
+
+    def body() -> StyleJobCreate:
+        style_id = None if data else _number(fields, "style_image_id", int)
+        if not data and style_id is None:
+            raise InvalidRequest("style_image", None, "upload a style image or give a gallery id")
+        return StyleJobCreate(
+            kind="style",
+            content_image_id=image_id,
+            style_image=base64.b64encode(data).decode("ascii") if data else None,
+            style_image_id=style_id,
+            size=_number(fields, "size", int),
+            preserve_colours="preserve_colours" in fields,
+        )
 
     return await run_in_threadpool(_send_to, request, studio, user.id, image_id, body)
 
