@@ -299,6 +299,16 @@ def test_cancel_from_the_queue(client: TestClient) -> None:
     assert again.status_code == 409 and "already cancelled" in again.text
 
 
+def test_a_sweep_job_reads_as_one_on_the_queue_and_its_page(client: TestClient) -> None:
+    body = {"kind": "sweep", "prompt": "a <red> star", "x": "seed=1-3", "width": 64, "height": 64}
+    job = client.post("/api/jobs", json=body).json()
+    assert wait_for(client, job["id"])["state"] == "done"
+    queue = client.get("/queue").text
+    assert "Sweep: a &lt;red&gt; star" in queue and "3 images" in queue
+    page = client.get(f"/jobs/{job['id']}").text
+    assert page.count('href="/images/') >= 3  # its cells (and contact sheet) link out
+
+
 def test_gallery_search_model_date_filters_and_pages(client: TestClient) -> None:
     generate_done(client, "a red circle", seed=1, width=64, height=64)
     generate_done(client, "three blue stars", seed=2, width=64, height=64)
