@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 PROMPT ?= two small yellow stars above a large purple hexagon at night
 
-.PHONY: run test lint setup clean
+.PHONY: run test lint setup clean browser serve
 
 $(VENV)/.stamp-setup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,18 @@ setup: $(VENV)/.stamp-setup
 run: setup
 	$(BIN)/genlab generate "$(PROMPT)" --batch-size 4 --seed 42 --out outputs
 
-test: setup
+# The studio's browser test drives Debian's Chromium; install it where we can (root
+# with apt), otherwise that one test says why it skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || true
+
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
+
+serve: setup
+	$(BIN)/genlab serve
 
 lint: setup
 	$(BIN)/ruff check .

@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -66,6 +70,8 @@ def test_readme_has_examples() -> None:
 def test_every_readme_command_runs(readme_folder: Path) -> None:
     runner = CliRunner()
     for command in genlab_commands():
+        if command.startswith("genlab serve"):
+            continue  # a server runs until stopped: test_readme_serve_commands_serve
         result = runner.invoke(app, shlex.split(command)[1:])
         assert result.exit_code == 0, f"{command}\n{result.output}"
     assert (readme_folder / "outputs" / "00001-42.png").exists()
@@ -97,3 +103,47 @@ def test_make_run_command_runs(readme_folder: Path) -> None:
         "00004-45.png",
         "grid-0001.png",
     ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_readme_serve_commands_serve(tmp_path: Path) -> None:
+    """Each `genlab serve` example starts a server that answers on loopback (the port
+    is the only change: a free one instead of 7860)."""
+    commands = [c for c in genlab_commands() if c.startswith("genlab serve")]
+    assert commands
+    genlab = Path(sys.executable).parent / "genlab"
+    for command in commands:
+        port = free_port()
+        args = [str(genlab), *shlex.split(command)[1:], "--port", str(port)]
+        server = subprocess.Popen(
+            args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            status = wait_for_answer(f"http://127.0.0.1:{port}/api/samplers", server)
+        finally:
+            server.terminate()
+            output = server.communicate(timeout=30)[0]
+        # With --token the API refuses a request without it; without, it answers.
+        assert status == (401 if "--token" in command else 200), output
+        if "--token auto" in command:
+            assert "token" in output.lower(), output
+
+
+def wait_for_answer(url: str, server: subprocess.Popen, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as err:
+            return err.code
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"no answer from {url} in {timeout:.0f} s")
