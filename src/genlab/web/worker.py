@@ -186,10 +186,10 @@ class Worker:
     def _run(self, job: Job) -> None:
         context = RunContext(self, job)
         self.hub.started(job.id, total=0)
-        keep_work = False
         try:
             context.check()
             new = RUNNERS[job.kind](context)
+            self._drop_work(job.id)  # what a sweep made there, the store now holds
             with self.sessions() as session, self.store.lock:
                 rows = gallery.add_images(session, new, owner_id=job.owner_id, job_id=job.id)
                 for index, values in context.row_fields.items():
@@ -200,8 +200,7 @@ class Worker:
                 ids = [row.id for row in rows]
         except JobCancelled:
             self._end(context, "cancelled")
-        except StopRequested:
-            keep_work = True  # the job runs again and resumes from there
+        except StopRequested:  # its work folder stays: the job resumes from there
             self._discard(context.stored)
             with self.sessions() as session:
                 jobs.requeue(session, job.id)
@@ -214,16 +213,17 @@ class Worker:
         else:
             extra = {"warnings": context.warnings} if context.warnings else {}
             self.hub.finished(job.id, "done", image_ids=ids, **extra)
-        finally:
-            if not keep_work:
-                shutil.rmtree(self.work_dir(job.id), ignore_errors=True)
 
     def _end(self, context: RunContext, state: str, error: str | None = None) -> None:
         self._discard(context.stored)
+        self._drop_work(context.job.id)
         with self.sessions() as session:
             jobs.finish(session, context.job.id, state, error=error)
         data = {"error": error} if error else {}
         self.hub.finished(context.job.id, state, **data)
+
+    def _drop_work(self, job_id: int) -> None:
+        shutil.rmtree(self.work_dir(job_id), ignore_errors=True)
 
     def _discard(self, files: list[StoredFile]) -> None:
         """Remove files a stopped job stored, unless a row already holds the same bytes."""
