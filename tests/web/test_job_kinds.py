@@ -96,6 +96,7 @@ def test_a_sweep_makes_every_cell_and_its_contact_sheet(
     assert sheet["role"] == "sheet" and sheet["sweep_cell"] is None
     assert sheet["width"] > 3 * 64 and sheet["height"] > 2 * 64  # cells plus labels
     assert "Seed: 1" in sheet["parameters"]  # as A1111's grids: the first image's text
+    assert (sheet["seed"], sheet["model"]) == (images[0]["seed"], images[0]["model"])
     listed = client.get("/api/images", params={"q": "blue"}).json()["items"]
     assert {i["id"] for i in listed} == {images[i]["id"] for i in (3, 4, 5)}
     assert not list((settings.data_dir / "work").iterdir())  # the work folder is gone
@@ -109,6 +110,8 @@ def test_axis_tables_and_a_z_axis_make_one_sheet_per_value(client: TestClient) -
     z_of = {c["image_id"]: c["position"][2] for c in job["cells"]}
     seeds = {z_of[i]: client.get(f"/api/images/{i}").json()["seed"] for i in z_of}
     assert seeds == {0: 4, 1: 5}
+    sheets = [client.get(f"/api/images/{i}").json() for i in job["sheet_ids"]]
+    assert [sheet["seed"] for sheet in sheets] == [4, 5]
 
 
 def test_a_random_seed_is_fixed_when_the_sweep_is_queued(client: TestClient) -> None:

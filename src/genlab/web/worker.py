@@ -416,15 +416,18 @@ def run_sweep_job(context: RunContext) -> list[gallery.NewImage]:
     context.warnings.extend(outcome.warnings)
     new = [made[index] for index in sorted(made)]
     context.row_fields.update({i: {"sweep_cell": index} for i, index in enumerate(sorted(made))})
-    for sheet in outcome.sheets:
+    columns, rows, _ = data["shape"]
+    for z, sheet in enumerate(outcome.sheets):
+        # As A1111's grids, a sheet is described as its first image (parameters too).
+        first = made[z * columns * rows]
         context.row_fields[len(new)] = {"role": "sheet"}
         new.append(
             gallery.NewImage(
                 file=_store_copy(context, sheet),
                 prompt=definition.fields["prompt"],
                 negative_prompt=definition.fields.get("negative_prompt", ""),
-                model=job.model,
-                seed=definition.fields.get("seed"),
+                model=first.model,
+                seed=first.seed,
                 parameters=read_metadata(sheet).parameters or "",
                 request=None,  # a grid of requests, not one
             )
