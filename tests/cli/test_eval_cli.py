@@ -207,8 +207,10 @@ def test_a_tiny_random_shapes_encoder_from_weights_runs_both_forms(folders, out,
     from genlab.train.shapes_encoder import EncoderConfig, ShapesEncoder, save_encoder
 
     torch.manual_seed(0)
-    model = ShapesEncoder(EncoderConfig(widths=(4, 8, 8, 8, 8), readout=2, embed_dim=8))
-    save_encoder(model.eval(), tmp_path / "enc", training={}, accuracy={}, seconds=0.0)
+    model = ShapesEncoder(EncoderConfig(widths=(4, 8, 8, 8), readout=2, embed_dim=8))
+    save_encoder(
+        model.eval(), tmp_path / "enc", training={}, accuracy={}, seconds=0.0, held_out_images=0
+    )
     weights = ["--weights", str(tmp_path / "enc"), "--device", "cpu"]
     result = invoke(str(folders["circles"]), str(folders["copy"]), *weights)
     assert result.exit_code == 0, result.output
