@@ -344,7 +344,8 @@ class Trainer:
             ema.load_state_dict(state["ema"])
             self.generator.set_state(state["generator"])
             start = state["step"]
-            self.samples = [Path(p) for p in state.get("samples", [])]
+            # By name: the run folder may have been moved or copied since.
+            self.samples = [self.out / "samples" / Path(p).name for p in state.get("samples", [])]
         self.ema = ema
         for model in self.trained.values():
             model.train()
@@ -458,7 +459,7 @@ class Trainer:
             "seconds": round(self._elapsed(), 1),
             "hardware": _hardware(),
             "final_loss": _mean_tail(self.losses, "diffusion"),
-            "samples": [str(p.relative_to(self.out)) for p in self.samples],
+            "samples": [f"samples/{p.name}" for p in self.samples],
         }
         (self.out / "training.json").write_text(json.dumps(record, indent=2))
 
