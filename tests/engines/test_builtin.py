@@ -32,7 +32,7 @@ def test_shipped_folder_is_small_and_loads_with_plain_diffusers():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the first shipped model draws coloured blobs, not yet recognisable shapes "
+    reason="the shipped model draws coloured blobs, not yet recognisable shapes "
     "(docs/models/builtin.md); this must start passing when a better one ships",
 )
 def test_draws_a_red_circle_the_detector_recognises(engine):
