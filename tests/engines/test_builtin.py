@@ -45,7 +45,7 @@ def test_draws_a_red_circle_the_detector_recognises(engine):
 
 def test_uses_its_tuned_defaults_where_the_user_sets_nothing():
     request = new_request(prompt="a red circle", model="builtin")
-    assert (request.steps, request.guidance_scale) == (15, 5.0)
+    assert (request.steps, request.guidance_scale) == (8, 5.0)
     assert new_request(prompt="a red circle", model="builtin", steps=30).steps == 30
 
 

@@ -124,7 +124,7 @@ def test_order_applies_before_the_other_prompt_edits() -> None:
 def test_model_defaults_fill_what_the_user_left_unset() -> None:
     planned = plan(sweep("model=procedural,builtin"))
     builtin = planned.cells[1].request
-    assert builtin.model == "builtin" and builtin.steps == 15 and builtin.guidance_scale == 5.0
+    assert builtin.model == "builtin" and builtin.steps == 8 and builtin.guidance_scale == 5.0
     pinned = plan(sweep("model=procedural,builtin", steps=30))
     assert pinned.cells[1].request.steps == 30
 

@@ -184,7 +184,7 @@ def test_the_form_starts_from_the_default_models_tuned_settings(client: TestClie
     assert {"builtin", "procedural"} <= set(models)
     # The built-in model samples by flow matching: only two samplers work with it.
     assert models["builtin"]["samplers"] == ["DPM++ 2M", "UniPC"]
-    assert models["builtin"]["defaults"]["steps"] == 15 and models["builtin"]["native"] == 64
+    assert models["builtin"]["defaults"]["steps"] == 8 and models["builtin"]["native"] == 64
     assert "steps" in models["procedural"]["ignores"]
     assert "init_image" in models["procedural"]["ignores"]
     for words in ("blue background", "at golden hour", "watercolour style", "dreamy"):

@@ -48,7 +48,7 @@ MODEL_ALIASES = {"shapes-world": "procedural", "builtin-shapes": "builtin"}
 # Request settings a model was tuned for, used where the user sets nothing. The
 # built-in model's come from benchmarks/builtin_speed.py (docs/models/builtin.md).
 MODEL_DEFAULTS: dict[str, dict[str, object]] = {
-    "builtin": {"steps": 15, "guidance_scale": 5.0, "sampler": "DPM++ 2M"},
+    "builtin": {"steps": 8, "guidance_scale": 5.0, "sampler": "DPM++ 2M"},
 }
 
 
