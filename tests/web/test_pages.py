@@ -400,3 +400,94 @@ def test_pages_with_a_token_login_page_or_query_token(tmp_path: Path) -> None:
         assert guarded.get("/gallery").status_code == 200
         queued = post(guarded, "/generate", {"prompt": "a star"})
         assert queued.status_code == 303
+
+
+# -- Sweep ---------------------------------------------------------------------------------
+
+SWEEP_FORM = {"prompt": "a red circle", "model": "procedural", "width": "64", "height": "64"}
+
+
+def test_the_sweep_page_renders_its_form_with_the_csrf_token(client: TestClient) -> None:
+    page = client.get("/sweep")
+    assert page.status_code == 200 and "<h1>Sweep</h1>" in page.text
+    assert 'href="/sweep" aria-current="page"' in page.text
+    fields = Forms(page.text).by_id("sweep-form")
+    assert fields["csrf_token"] == csrf(client)
+    assert {"prompt", "model", "steps", "guidance_scale", "sampler", "seed", "x", "y", "z"} <= set(
+        fields
+    )
+    for example in ("seed=1-4", "guidance_scale=3,7.5", "sr=red,blue", "descriptors=lighting"):
+        assert example in page.text
+
+
+def test_a_posted_sweep_shows_its_grid_cells_and_contact_sheet(client: TestClient) -> None:
+    form = {**SWEEP_FORM, "seed": "5", "x": "seed=1-2", "y": "guidance_scale=3,7"}
+    response = post(client, "/sweep", form)
+    assert response.status_code == 303, response.text
+    job_id = int(response.headers["location"].rsplit("/", 1)[1])
+    job = wait_for(client, job_id)
+    assert job["state"] == "done" and job["request"]["shape"] == [2, 2, 1], job
+    page = client.get(f"/jobs/{job_id}").text
+    grid = page[page.index('data-sweep="') :]
+    headers = re.findall(r'<th scope="(col|row)"[^>]*>([^<]*)</th>', grid)
+    assert headers == [
+        ("col", "guidance_scale \\ seed"),  # the corner names both axes
+        ("col", "1"),
+        ("col", "2"),
+        ("row", "3"),
+        ("row", "7"),
+    ]
+    cells = {c["position"][0] + 2 * c["position"][1]: c for c in job["cells"]}
+    slots = re.findall(r'<td data-cell="(\d+)"[^>]*><a href="([^"]+)"><img src="([^"]+)"', grid)
+    assert [int(i) for i, _, _ in slots] == [0, 1, 2, 3]
+    for index, link, src in slots:
+        cell = cells[int(index)]
+        assert (link, src) == (f"/images/{cell['image_id']}", cell["url"])
+        assert client.get(src).status_code == 200
+    sheet = job["sheet_ids"][0]
+    assert f'href="/images/{sheet}"><img src="/api/images/{sheet}/file"' in page
+    # The piece the page's script fetches when the job ends is the same grid.
+    assert client.get(f"/jobs/{job_id}/sweep").text.count("<td data-cell=") == 4
+
+
+def test_a_running_sweep_page_shows_the_cells_made_so_far(client: TestClient) -> None:
+    first = blocker(client)  # the sweep waits behind it: none of its cells exist yet
+    response = post(client, "/sweep", {**SWEEP_FORM, "x": "seed=1-3"})
+    job_id = int(response.headers["location"].rsplit("/", 1)[1])
+    page = client.get(f"/jobs/{job_id}").text
+    assert page.count("<td data-cell=") == 3 and "<img" not in page[page.index("data-sweep") :]
+    assert "data-live" in page  # the script follows the job and fills the cells in
+    client.post(f"/api/jobs/{first['id']}/cancel")
+    assert wait_for(client, job_id)["state"] == "done"
+    assert client.get(f"/jobs/{job_id}").text.count('class="made"') == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"x": "nope=1,2"}, "axis X"),
+        ({"x": "seed=1,2", "y": "seed=3,4"}, "already varies"),
+        ({"x": "seed=1-300"}, "at most 256"),
+        ({"steps": "many"}, "steps"),
+    ],
+)
+def test_a_bad_sweep_is_one_line_on_the_page_and_keeps_the_form(
+    client: TestClient, fields: dict, named: str
+) -> None:
+    response = post(client, "/sweep", {**SWEEP_FORM, **fields})
+    assert response.status_code == 422
+    errors = re.findall(r'<p class="error" role="alert">([^<]*)</p>', response.text)
+    assert len(errors) == 1 and named in errors[0] and "\n" not in errors[0]
+    kept = Forms(response.text).by_id("sweep-form")
+    assert all(kept[name] == value for name, value in fields.items())
+    assert client.get("/api/jobs").json()["count"] == 0
+
+
+def test_a_sweep_post_without_the_csrf_token_is_refused(client: TestClient) -> None:
+    csrf(client)
+    form = {**SWEEP_FORM, "x": "seed=1-2"}
+    refused = client.post("/sweep", data=form, headers=ORIGIN, follow_redirects=False)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    forged = {**form, "csrf_token": "forged"}
+    assert client.post("/sweep", data=forged, headers=ORIGIN).status_code == 403
+    assert client.get("/api/jobs").json()["count"] == 0

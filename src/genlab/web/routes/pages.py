@@ -1,4 +1,4 @@
-"""The studio's pages: Generate (/), Queue, Gallery, one image, one job.
+"""The studio's pages: Generate (/), Sweep, Queue, Gallery, one image, one job.
 
 Server-rendered HTML (Jinja2 templates in web/templates) with htmx for partial
 updates and a little plain JavaScript (static/studio.js) that follows a job's
@@ -34,6 +34,7 @@ from genlab.web import errors, gallery, jobs, options
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.routes.jobs import submit
 from genlab.web.schemas import (
+    CellPublic,
     GenerateJobCreate,
     ImageDetail,
     ImagePublic,
@@ -41,6 +42,7 @@ from genlab.web.schemas import (
     JobPublic,
     RecolorJobCreate,
     StyleJobCreate,
+    SweepJobCreate,
     UpscaleJobCreate,
 )
 from genlab.web.store import INPUTS
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from fastapi.templating import Jinja2Templates
 
     from genlab.core.engine import ModelInfo
+    from genlab.web.models import Job
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 24  # gallery thumbnails per page: 4 rows of 6 on a laptop screen
@@ -70,7 +73,9 @@ def _templates() -> Jinja2Templates:
     from genlab import __version__
 
     templates = Jinja2Templates(directory=Path(__file__).parents[1] / "templates")
-    templates.env.globals.update(version=__version__, job_title=job_title, job_details=job_details)
+    templates.env.globals.update(
+        version=__version__, job_title=job_title, job_details=job_details, sweep_grid=sweep_grid
+    )
     templates.env.filters.update(duration=duration, number=number)
     return templates
 
@@ -432,12 +437,128 @@ def _generate_error(
     return render(request, "generate.html", context, status=errors.status_of(err))
 
 
+# -- Sweep -------------------------------------------------------------------------------
+
+AXES = ("x", "y", "z")
+
+
+def sweep_context(
+    session: Session, values: dict[str, str] | None = None, *, error: str | None = None
+) -> dict[str, Any]:
+    """The Sweep form: the Generate form's models and settings, plus three axes."""
+    choices = model_choices()
+    if values is None:
+        default = options.default_model(session)
+        choice = next((c for c in choices if c.name == default), choices[0])
+        values = form_values({"model": choice.name, **choice.defaults, "seed": -1})
+        values.update(dict.fromkeys(AXES, ""))
+    return {
+        "values": values,
+        "models": choices,
+        "model_data": {c.name: asdict(c) for c in choices},
+        "error": error,
+    }
+
+
+def sweep_values(fields: dict[str, str]) -> dict[str, str]:
+    """A posted Sweep form's values, to show it again as it was sent."""
+    return {**form_values(fields), **{axis: fields.get(axis, "") for axis in AXES}}
+
+
+@router.get("/sweep", response_class=HTMLResponse)
+def sweep_page(request: Request, session: SessionDep) -> HTMLResponse:
+    """An X/Y/Z plot: one prompt, up to three settings varied, one image per cell."""
+    try:
+        context = sweep_context(session)
+    except GenlabError as err:
+        return error_page(request, err)
+    return render(request, "sweep.html", context)
+
+
+@router.post("/sweep")
+async def sweep_submit(request: Request, studio: StudioDep, user: CurrentUser) -> Response:
+    """Queue the sweep and open its job page, where the grid fills in."""
+    fields = text_fields(await request.form())
+    try:
+        job = await run_in_threadpool(_queue_sweep, studio, user.id, fields)
+    except GenlabError as err:
+        return await run_in_threadpool(_sweep_error, request, studio, fields, err)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def _queue_sweep(studio: Studio, user_id: int, fields: dict[str, str]) -> Job:
+    with studio.sessions() as session:
+        return submit(studio, session, user_id, sweep_create(fields))
+
+
+def sweep_create(fields: dict[str, str]) -> SweepJobCreate:
+    """The API's job body for a Sweep form; blank settings and axes are left out."""
+    seed = _number(fields, "seed", int)
+    return SweepJobCreate(
+        kind="sweep",
+        prompt=fields.get("prompt", ""),
+        negative_prompt=fields.get("negative_prompt") or None,
+        model=fields.get("model") or None,
+        sampler=fields.get("sampler") or None,
+        schedule=fields.get("schedule") or None,
+        steps=_number(fields, "steps", int),
+        guidance_scale=_number(fields, "guidance_scale", float),
+        width=_number(fields, "width", int),
+        height=_number(fields, "height", int),
+        seed=-1 if seed is None else seed,
+        **{axis: fields.get(axis, "").strip() or None for axis in AXES},
+    )
+
+
+def _sweep_error(
+    request: Request, studio: Studio, fields: dict[str, str], err: GenlabError
+) -> HTMLResponse:
+    message = errors.one_line(str(err))
+    with studio.sessions() as session:
+        context = sweep_context(session, sweep_values(fields), error=message)
+    return render(request, "sweep.html", context, status=errors.status_of(err))
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """A sweep job's cells laid out as its contact sheets are: X values across, Y values
+    down, one table per Z value. A slot holds its cell once made, None until then."""
+
+    titles: tuple[str, str, str]  # the x, y and z axes' names; "" for an unused axis
+    columns: tuple[str, ...]
+    # per Z value: its label and rows; a row is its Y label and (cell index, cell) slots
+    sheets: list[tuple[str, list[tuple[str, list[tuple[int, CellPublic | None]]]]]]
+
+
+def sweep_grid(job: JobPublic) -> SweepGrid:
+    axes = job.request["axes"]
+    columns, rows, _ = job.request["shape"]
+    made = {cell.index: cell for cell in job.cells or []}
+    sheets = []
+    for z, z_label in enumerate(axes[2]["labels"]):
+        table = []
+        for y, y_label in enumerate(axes[1]["labels"]):
+            # Cells are numbered as they run: columns fastest, then rows, then sheets.
+            first = (z * rows + y) * columns
+            slots = [(i, made.get(i)) for i in range(first, first + columns)]
+            table.append((y_label, slots))
+        sheets.append((z_label, table))
+    titles = (axes[0]["title"], axes[1]["title"], axes[2]["title"])
+    return SweepGrid(titles, tuple(axes[0]["labels"]), sheets)
+
+
 # -- jobs and the queue ------------------------------------------------------------------
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: int, request: Request, studio: StudioDep, session: SessionDep) -> Response:
     return _job(request, studio, session, job_id, "job.html")
+
+
+@router.get("/jobs/{job_id}/sweep", response_class=HTMLResponse)
+def job_sweep(job_id: int, request: Request, studio: StudioDep, session: SessionDep) -> Response:
+    """A sweep job's grid (the script fetches it when the job's event stream ends)."""
+    return _job(request, studio, session, job_id, "_sweep.html")
 
 
 @router.get("/jobs/{job_id}/card", response_class=HTMLResponse)

@@ -1,7 +1,8 @@
 // genlab studio: what the pages need beyond HTML and htmx.
 // - Live jobs: follow each job's Server-Sent Events (progress bar, step previews),
 //   then swap in the finished card with its images.
-// - The Generate form: a model's tuned settings, descriptor chips, random seed.
+// - The Generate and Sweep forms: a model's tuned settings; descriptor chips, random seed.
+// - A sweep's grid, filled in cell by cell.
 // - One-line messages for failed requests, confirmations, local times.
 "use strict";
 
@@ -39,11 +40,28 @@
       preview.src = data(event).image;
       preview.hidden = false;
     });
+    // A sweep's cells land in its grid, if the page shows one, as each is made.
+    source.addEventListener("cell", (event) => {
+      const cell = data(event);
+      const slot = document.querySelector(`[data-sweep="${id}"] [data-cell="${cell.index}"]`);
+      if (!slot || slot.querySelector("img")) return;
+      const link = document.createElement("a");
+      link.href = cell.url;
+      const image = new Image();
+      image.src = cell.url;
+      image.alt = `Cell ${cell.index + 1}`;
+      link.append(image);
+      slot.replaceChildren(link);
+      slot.classList.add("made");
+    });
     for (const name of FINISHED) {
       source.addEventListener(name, () => {
         stop(id);
         setProgress(current(), name === "done" ? 1 : null);
         htmx.ajax("GET", `/jobs/${id}/card`, { target: current(), swap: "outerHTML" });
+        // The finished grid links each cell to its gallery image.
+        const grid = document.querySelector(`[data-sweep="${id}"]`);
+        if (grid) htmx.ajax("GET", `/jobs/${id}/sweep`, { target: grid, swap: "outerHTML" });
       });
     }
     source.onerror = () => {
@@ -80,9 +98,11 @@
     if (status) status.textContent = text;
   }
 
-  // -- the Generate form ----------------------------------------------------------------
+  // -- the Generate and Sweep forms ------------------------------------------------------
 
-  function setupGenerate(form) {
+  // The Generate and Sweep forms: a new model brings its tuned settings and greys out
+  // the ones it ignores.
+  function setupModelFields(form) {
     const models = JSON.parse(document.getElementById("model-data").textContent);
     const field = (name) => form.elements.namedItem(name);
     const model = field("model");
@@ -117,6 +137,11 @@
     }
     model.addEventListener("change", () => applyModel(true));
     applyModel(false);
+  }
+
+  function setupGenerate(form) {
+    setupModelFields(form);
+    const field = (name) => form.elements.namedItem(name);
 
     // Descriptor chips: a click adds the phrase to the prompt, a second click removes it.
     const prompt = field("prompt");
@@ -231,6 +256,8 @@
   document.addEventListener("DOMContentLoaded", () => {
     const form = document.getElementById("generate-form");
     if (form) setupGenerate(form);
+    const sweep = document.getElementById("sweep-form");
+    if (sweep) setupModelFields(sweep);
     document.getElementById("flash").addEventListener("click", (event) => {
       event.currentTarget.hidden = true;
     });
