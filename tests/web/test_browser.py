@@ -95,7 +95,7 @@ def test_generate_gallery_use_these_settings_same_pixels(studio: tuple[str, Page
     base, page = studio
     # Choosing the model brings its tuned settings.
     page.select_option("#model", "builtin")
-    expect(page.locator("#steps")).to_have_value("15")
+    expect(page.locator("#steps")).to_have_value("8")
     expect(page.locator("#sampler option")).to_have_count(2)  # a flow-matching model
     page.fill("#prompt", PROMPT)
     page.fill("#steps", "30")  # steps enough to see the bar pass through
