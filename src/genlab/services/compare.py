@@ -5,8 +5,9 @@ KID are symmetric; precision is the share of B inside A's feature manifold (are 
 images like A's?) and recall the share of A inside B's (does B cover A's variety?).
 
 - Only a folder's top level is read, files ending .png .jpg .jpeg .webp in any case;
-  subfolders are ignored, so a folder of sweep outputs can hold its contact sheets in
-  a subfolder without them counting.
+  subfolders are ignored. A sweep's folder keeps its contact sheets (`sheet*.png`)
+  beside its images, so they count as images there: move them out, or measure the
+  run with `genlab eval --run`, which reads only the cells.
 - Images may have any sizes: the extractor brings each to its network's input its own
   way (its `resize` rule), and the sizes found are reported beside that rule.
 - Every number carries the extractor's name. Only FD on Inception features is FID;
