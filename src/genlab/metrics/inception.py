@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genlab import pretrained
 from genlab.core.errors import InvalidRequest, ModelLoadError
 from genlab.metrics.inception_net import NUM_CLASSES, POOL_DIM, FIDInceptionV3
 
@@ -73,25 +74,12 @@ def find_weights(weights: Path | None = None) -> Path:
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a .pth or .safetensors file; one-line errors for unreadable files."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            # weights_only refuses pickled code objects in the file.
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch/safetensors raise many types for a bad file
-        raise ModelLoadError(
-            f"Inception weights {path} cannot be read ({type(err).__name__}): expected a "
-            "state dict saved by pytorch-fid or torch-fidelity, or a .safetensors file"
-        ) from None
-    if not isinstance(state, dict):
-        raise ModelLoadError(
-            f"Inception weights {path} hold a {type(state).__name__}, not a state dict "
-            "(TorchScript files such as clean-fid's are not supported)"
-        )
-    return state
+    return pretrained.read_state_dict(
+        path,
+        "Inception weights",
+        "a state dict saved by pytorch-fid or torch-fidelity, or a .safetensors file",
+        " (TorchScript files such as clean-fid's are not supported)",
+    )
 
 
 def build_network(state: dict[str, torch.Tensor], path: Path) -> FIDInceptionV3:

@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from genlab import pretrained
 from genlab.core.errors import InvalidRequest, ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -89,23 +90,9 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The `features.*` tensors of a VGG-19 file (.pth or .safetensors); one-line errors."""
     if not path.is_file():
         raise ModelLoadError(f"VGG-19 weights {path} do not exist (or are not a file)")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            # weights_only refuses pickled code objects in the file.
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch/safetensors raise many types for a bad file
-        raise ModelLoadError(
-            f"VGG-19 weights {path} cannot be read ({type(err).__name__}): expected "
-            f"torchvision's {WEIGHTS_FILE} state dict or a .safetensors file"
-        ) from None
-    if not isinstance(state, dict):
-        raise ModelLoadError(
-            f"VGG-19 weights {path} hold a {type(state).__name__}, not a state dict"
-        )
+    state = pretrained.read_state_dict(
+        path, "VGG-19 weights", f"torchvision's {WEIGHTS_FILE} state dict or a .safetensors file"
+    )
     return {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
 
 
