@@ -213,6 +213,14 @@ def job_states(data: Path) -> dict[str, int]:
         return dict(db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
 
 
+def cancel_leftover_jobs(data: Path) -> int:
+    with sqlite3.connect(data / "genlab.db") as db:
+        cursor = db.execute(
+            "UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')"
+        )
+        return cursor.rowcount
+
+
 def report(loads: list[Load], baseline: Load) -> None:
     print()
     print(
@@ -245,6 +253,12 @@ def main() -> None:
             print(f"filling the gallery with {args.images} images …", flush=True)
             seconds = fill(data, args.images)
             print(f"filled in {seconds:.1f}s ({args.images / seconds:.0f} images/s)")
+        else:
+            cancelled = cancel_leftover_jobs(data)
+            if cancelled:
+                # A kept folder still holds the last run's submitted jobs: left queued,
+                # the worker would run them during the read loads and skew them.
+                print(f"cancelled {cancelled} jobs left queued by an earlier run")
         for name, text in (("get.lua", DONE_HOOK), ("post.lua", POST_JOB + DONE_HOOK)):
             (root / name).write_text(text)
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())

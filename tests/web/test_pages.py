@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from genlab.web.app import STATIC, create_app
-from genlab.web.routes.pages import PAGE_SIZE
+from genlab.web.routes.pages import PAGE_SIZE, pager
 from genlab.web.security import CSRF_COOKIE
 from genlab.web.settings import Settings
 from tests.web.conftest import blocker, generate_done, png_bytes, wait_for
@@ -307,6 +307,15 @@ def test_a_sweep_job_reads_as_one_on_the_queue_and_its_page(client: TestClient) 
     assert "Sweep: a &lt;red&gt; star" in queue and "3 images" in queue
     page = client.get(f"/jobs/{job['id']}").text
     assert page.count('href="/images/') >= 3  # its cells (and contact sheet) link out
+
+
+def test_pager_links_first_last_and_a_window_around_the_page() -> None:
+    assert pager(1, 1) == [1]
+    assert pager(1, 4) == [1, 2, 3, 4]
+    assert pager(1, 417) == [1, 2, 3, None, 417]
+    assert pager(200, 417) == [1, None, 198, 199, 200, 201, 202, None, 417]
+    assert pager(416, 417) == [1, None, 414, 415, 416, 417]
+    assert pager(4, 9) == [1, 2, 3, 4, 5, 6, None, 9]  # no gap drawn for a single page 2
 
 
 def test_gallery_search_model_date_filters_and_pages(client: TestClient) -> None:

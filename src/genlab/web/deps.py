@@ -13,7 +13,8 @@ from genlab.web.models import User
 from genlab.web.studio import Studio
 
 
-def get_studio(request: Request) -> Studio:
+async def get_studio(request: Request) -> Studio:
+    # async: a plain attribute read needs no trip through the thread pool.
     return request.app.state.studio
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Row
 
 from genlab.web.jobs import JobView
 from genlab.web.models import Image
@@ -235,7 +236,8 @@ class ImagePublic(BaseModel):
     thumbnail_url: str
 
     @classmethod
-    def of(cls, image: Image) -> ImagePublic:
+    def of(cls, image: Image | Row) -> ImagePublic:
+        """From an Image, or a row of gallery.LISTED: both name their fields alike."""
         return cls(**_image_fields(image))
 
 
@@ -249,7 +251,7 @@ class ImageDetail(ImagePublic):
         return cls(**_image_fields(image), parameters=image.parameters, request=request)
 
 
-def _image_fields(image: Image) -> dict[str, Any]:
+def _image_fields(image: Image | Row) -> dict[str, Any]:
     return {
         "id": image.id,
         "sha256": image.sha256,

@@ -35,6 +35,7 @@ class Settings:
     preview_every: int = 5  # decode a preview every this many steps (decoding costs)
     max_attempts: int = 2  # a job interrupted by a crash is run once more, then failed
     cookie_secure: bool = False  # set behind HTTPS so cookies never travel in clear
+    read_threads: int = 2  # the gallery's database reads (see Studio.read)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -48,7 +49,8 @@ class Settings:
             )
         if not 1 <= self.port <= 65535:
             raise InvalidRequest("port", self.port, "must be from 1 to 65535")
-        for name in ("max_upload_bytes", "max_upload_pixels", "thumbnail_size", "preview_every"):
+        positive = ("max_upload_bytes", "max_upload_pixels", "thumbnail_size", "preview_every")
+        for name in (*positive, "read_threads"):
             if getattr(self, name) < 1:
                 raise InvalidRequest(name, getattr(self, name), "must be a positive integer")
 

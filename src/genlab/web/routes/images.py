@@ -21,8 +21,8 @@ IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
 
 @router.get("/api/images")
-def list_images(
-    session: SessionDep,
+async def list_images(
+    studio: StudioDep,
     q: Annotated[str, Query(description="Words the prompt must contain (prefixes).")] = "",
     model: str | None = None,
     since: datetime | None = None,
@@ -31,15 +31,20 @@ def list_images(
     limit: Annotated[int, Query(ge=1, le=gallery.MAX_PAGE)] = 50,
 ) -> ImagesPublic:
     """Newest first; filter by prompt words, model and a created_at range."""
-    page = gallery.search(
-        session, query=q, model=model, since=since, until=until, offset=offset, limit=limit
-    )
-    return ImagesPublic(
-        items=[ImagePublic.of(i) for i in page.items],
-        total=page.total,
-        offset=page.offset,
-        limit=page.limit,
-    )
+
+    def read() -> ImagesPublic:
+        with studio.sessions() as session:
+            page = gallery.search(
+                session, query=q, model=model, since=since, until=until, offset=offset, limit=limit
+            )
+            return ImagesPublic(
+                items=[ImagePublic.of(i) for i in page.items],
+                total=page.total,
+                offset=page.offset,
+                limit=page.limit,
+            )
+
+    return await studio.read(read)
 
 
 @router.get("/api/images/{image_id}")

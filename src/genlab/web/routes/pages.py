@@ -604,9 +604,9 @@ def queue_page(request: Request, studio: StudioDep, session: SessionDep) -> HTML
 
 
 @router.get("/gallery", response_class=HTMLResponse)
-def gallery_page(
+async def gallery_page(
     request: Request,
-    session: SessionDep,
+    studio: StudioDep,
     q: str = "",
     model: str = "",
     since: str = "",
@@ -618,6 +618,18 @@ def gallery_page(
     """Newest first, searchable by prompt words, filtered by model and day (days in
     the browser's time zone, which the page's script puts in `tz`)."""
     filters = {"q": q, "model": model, "since": since, "until": until, "tz": tz}
+
+    def read() -> HTMLResponse:
+        with studio.sessions() as session:
+            return _gallery(request, session, filters, page, deleted)
+
+    return await studio.read(read)
+
+
+def _gallery(
+    request: Request, session: Session, filters: dict[str, str], page: int, deleted: int | None
+) -> HTMLResponse:
+    q, model, since, until, tz = (filters[key] for key in ("q", "model", "since", "until", "tz"))
     context: dict[str, Any] = {
         "filters": filters,
         "models": gallery.models_in_gallery(session),
@@ -625,6 +637,7 @@ def gallery_page(
         "items": [],
         "total": 0,
         "pages": [],
+        "count": 0,
         "page": 1,
         "error": None,
     }
@@ -651,10 +664,28 @@ def gallery_page(
         items=[ImagePublic.of(image) for image in found.items],
         total=found.total,
         page=page,
-        pages=[(n, "/gallery?" + urlencode({**kept, "page": n})) for n in range(1, count + 1)],
+        pages=[
+            (n, None if n is None else "/gallery?" + urlencode({**kept, "page": n}))
+            for n in pager(page, count)
+        ],
+        count=count,
         filtered=any(value for key, value in filters.items() if key != "tz"),
     )
     return render(request, "gallery.html", context)
+
+
+def pager(page: int, count: int, *, around: int = 2) -> list[int | None]:
+    """Page numbers to link: the first, the last and `around` either side of `page`,
+    with None where numbers are skipped. 10,000 images are 417 pages; a link to
+    each would be a wall of numbers (and most of the page's rendering time)."""
+    shown = {1, count, *range(page - around, page + around + 1)}
+    numbers = sorted(n for n in shown if 1 <= n <= count)
+    out: list[int | None] = []
+    for n in numbers:
+        if out and n - (out[-1] or 0) > 1:
+            out.append(None)
+        out.append(n)
+    return out
 
 
 def _zone(name: str) -> tzinfo:
