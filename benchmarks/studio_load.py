@@ -16,7 +16,8 @@ How it runs:
    - gallery:  GET /api/images?limit=50 (the first page, newest first, with total)
    - search:   GET /api/images?q=red+circ&limit=50 (two prefix words)
    - page:     GET /gallery, when the HTML gallery exists
-   - submit:   POST /api/jobs (a procedural 64x64 job); accepted jobs/s are the 201s
+   - submit:   POST /api/jobs (a procedural 64x64 job, a prompt the search does not
+     match, so a kept folder's search stays comparable); accepted jobs/s are the 201s
      per second, while the worker runs them on the same CPUs
    wrk reports median and p95 latency through a small Lua `done` hook; failures are
    responses other than 2xx/3xx plus socket errors (connect, read, write, timeout).
@@ -69,7 +70,7 @@ end
 POST_JOB = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"kind": "generate", "prompt": "a red circle", "width": 64, "height": 64}'
+wrk.body = '{"kind": "generate", "prompt": "a green hexagon", "width": 64, "height": 64}'
 """
 
 

@@ -68,6 +68,17 @@ def test_pages_cover_everything_once(client: TestClient, images) -> None:
     assert client.get("/api/images", params={"limit": 0}).status_code == 422
 
 
+def test_search_pages_keep_their_total_past_the_last_match(client: TestClient, images) -> None:
+    """A word search counts its matches in the same query as the page; a page past
+    the end has no row to carry that count and must still report it."""
+    for offset, count in ((0, 2), (2, 1), (3, 0), (50, 0)):
+        params = {"q": "yel", "limit": 2, "offset": offset}
+        listing = client.get("/api/images", params=params).json()
+        assert (listing["total"], len(listing["items"])) == (3, count), offset
+    both = client.get("/api/images", params={"q": "circ", "model": "shapes-world"}).json()
+    assert both["total"] == 2
+
+
 def test_one_image_has_its_full_parameters(client: TestClient, images) -> None:
     image = client.get(f"/api/images/{images['square'][0]}").json()
     assert image["prompt"] == "a blue square" and image["seed"] == 9

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, intersect, select
 from sqlalchemy.orm import Session
 
 from genlab.core.errors import GenlabError, InvalidRequest
@@ -120,11 +120,13 @@ def search(
     if since is not None and until is not None and since > until:
         raise InvalidRequest("since", since.isoformat(), "must not be after until")
     statement = select(Image.id)
-    for word in words(query):
+    prefixes = [
         # A prefix range uses the (word, image_id) primary key as an index.
-        matching = select(ImageWord.image_id).where(
-            ImageWord.word >= word, ImageWord.word < word + "\U0010ffff"
-        )
+        select(ImageWord.image_id).where(ImageWord.word >= w, ImageWord.word < w + "\U0010ffff")
+        for w in words(query)
+    ]
+    if prefixes:
+        matching = prefixes[0] if len(prefixes) == 1 else intersect(*prefixes)
         statement = statement.where(Image.id.in_(matching))
     if model:
         statement = statement.where(Image.model == model)
@@ -134,14 +136,24 @@ def search(
         statement = statement.where(Image.created_at <= until)
     if owner_id is not None:
         statement = statement.where(Image.owner_id == owner_id)
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    newest = (Image.created_at.desc(), Image.id.desc())
+    if prefixes:
+        # A word search finds its matches once: the page's ids and the total (a window
+        # count) come from the same pass, which halves the cost of a search.
+        statement = statement.add_columns(func.count().over().label("total"))
     # Pick the page's ids first, then read only those rows: sorting the whole match
     # set would otherwise read every matching row in full (3x slower at 10,000 images).
-    newest = (Image.created_at.desc(), Image.id.desc())
-    page_ids = statement.order_by(*newest).offset(offset).limit(limit)
+    page = statement.order_by(*newest).offset(offset).limit(limit).subquery()
     # Plain rows, not ORM objects: a page is only shown, never changed, and building
     # fifty tracked objects cost more than the queries themselves.
-    items = session.execute(select(*LISTED).where(Image.id.in_(page_ids)).order_by(*newest)).all()
+    columns = (*LISTED, page.c.total) if prefixes else LISTED
+    items = session.execute(
+        select(*columns).join(page, Image.id == page.c.id).order_by(*newest)
+    ).all()
+    if prefixes and items:
+        total = items[0].total
+    else:  # no window count, or a page past the last match
+        total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     return Page(list(items), total, offset, limit)
 
 
