@@ -24,6 +24,7 @@ from sqlalchemy import inspect, text
 from genlab.web import jobs
 from genlab.web.app import create_app
 from genlab.web.db import alembic_config, make_engine, upgrade
+from genlab.web.models import IMAGE_ROLES
 from genlab.web.settings import Settings
 from genlab.web.studio import Studio
 from tests.web.conftest import b64, blocker, generate_done, sha256, wait_for, wait_until
@@ -99,6 +100,13 @@ def test_a_sweep_makes_every_cell_and_its_contact_sheet(
     assert (sheet["seed"], sheet["model"]) == (images[0]["seed"], images[0]["model"])
     listed = client.get("/api/images", params={"q": "blue"}).json()["items"]
     assert {i["id"] for i in listed} == {images[i]["id"] for i in (3, 4, 5)}
+    # The gallery can hide contact sheets, or show only them.
+    only = {role: client.get("/api/images", params={"role": role}).json() for role in IMAGE_ROLES}
+    assert [i["id"] for i in only["sheet"]["items"]] == job["sheet_ids"]
+    assert {i["id"] for i in only["image"]["items"]} == {images[i]["id"] for i in range(6)}
+    assert client.get("/api/images", params={"role": "grid"}).status_code == 422
+    page = client.get("/gallery", params={"role": "sheet"}).text
+    assert page.count('class="card"') == 1 and '<option value="sheet" selected>' in page
     assert not list((settings.data_dir / "work").iterdir())  # the work folder is gone
 
 

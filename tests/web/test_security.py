@@ -86,6 +86,40 @@ def test_login_form_sets_the_session_cookie(guarded: TestClient) -> None:
     assert guarded.get("/api/jobs").status_code == 200
 
 
+def test_a_browser_opening_a_page_without_the_token_is_sent_to_sign_in(
+    guarded: TestClient,
+) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    response = guarded.get("/gallery?q=red+star", headers=html, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fgallery%3Fq%3Dred%2Bstar"
+    # Scripts, htmx and API clients still get the JSON 401 they can act on.
+    assert guarded.get("/api/images", headers=html).status_code == 401
+    assert guarded.get("/gallery", headers={**html, "HX-Request": "true"}).status_code == 401
+    assert guarded.get("/gallery").status_code == 401
+    # The sign-in page is a studio page: its stylesheet loads without the token.
+    page = guarded.get("/login", params={"next": "/gallery?q=red+star"})
+    assert 'href="/static/studio.css"' in page.text and 'value="/gallery?q=red+star"' in page.text
+    assert guarded.get("/static/studio.css").status_code == 200
+    assert 'href="/queue"' not in page.text  # no studio links before signing in
+    csrf = guarded.cookies[CSRF_COOKIE]
+    signed = guarded.post(
+        "/login",
+        data={"token": TOKEN, "csrf_token": csrf, "next": "/gallery?q=red+star"},
+        follow_redirects=False,
+    )
+    assert signed.headers["location"] == "/gallery?q=red+star"
+    assert guarded.get("/gallery", headers=html).status_code == 200
+
+
+def test_a_wrong_token_on_the_sign_in_form_says_so_on_the_form(guarded: TestClient) -> None:
+    guarded.get("/login")
+    csrf = guarded.cookies[CSRF_COOKIE]
+    wrong = guarded.post("/login", data={"token": "nope-nope", "csrf_token": csrf})
+    assert wrong.status_code == 401 and "not this server&#39;s token" in wrong.text
+    assert 'name="token"' in wrong.text
+
+
 def test_a_form_post_without_the_csrf_token_is_refused(guarded: TestClient) -> None:
     guarded.get("/login")
     response = guarded.post("/login", data={"token": TOKEN}, headers={"Origin": "http://evil"})

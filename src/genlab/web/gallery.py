@@ -18,7 +18,7 @@ from sqlalchemy import Row, func, intersect, select
 from sqlalchemy.orm import Session
 
 from genlab.core.errors import GenlabError, InvalidRequest
-from genlab.web.models import Image, ImageWord
+from genlab.web.models import IMAGE_ROLES, Image, ImageWord
 from genlab.web.store import ImageStore, StoredFile
 
 MAX_PAGE = 200
@@ -107,11 +107,13 @@ def search(
     since: datetime | None = None,
     until: datetime | None = None,
     owner_id: int | None = None,
+    role: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> Page:
     """Newest first. `query` matches images whose prompt has every word of it, each
-    as a word prefix ("circ" finds "circle"); `since`/`until` bound created_at."""
+    as a word prefix ("circ" finds "circle"); `since`/`until` bound created_at;
+    `role` keeps only images or only sweeps' contact sheets."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest("limit", limit, f"must be from 1 to {MAX_PAGE}")
     if offset < 0:
@@ -136,6 +138,10 @@ def search(
         statement = statement.where(Image.created_at <= until)
     if owner_id is not None:
         statement = statement.where(Image.owner_id == owner_id)
+    if role is not None:
+        if role not in IMAGE_ROLES:
+            raise InvalidRequest("role", role, f"one of {', '.join(IMAGE_ROLES)}")
+        statement = statement.where(Image.role == role)
     newest = (Image.created_at.desc(), Image.id.desc())
     if prefixes:
         # A word search finds its matches once: the page's ids and the total (a window

@@ -26,7 +26,7 @@ import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from genlab.web.settings import Settings
 
@@ -41,6 +41,10 @@ CSRF_COOKIE = "genlab_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 OPEN_PATHS = ("/login",)  # reachable without the token (it is where you give it)
+# Stylesheet, scripts and icon hold nothing private; the sign-in page needs them.
+OPEN_PREFIXES = ("/static/",)
+# Where a refused browser navigation is sent to sign in, rather than shown JSON.
+API_PREFIXES = ("/api/", "/sdapi/", "/files/", "/openapi.json")
 _UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -63,8 +67,11 @@ class Guard:
         set_cookies: list[str] = []
 
         # 1. Token
-        if self.settings.token and scope["path"] not in OPEN_PATHS:
+        if self.settings.token and not _is_open(scope["path"]):
             granted = self._check_token(scope, headers, cookies)
+            if granted is None and _is_page_visit(scope, headers):
+                await _redirect_to_login(scope, send)
+                return
             if granted is None:
                 await _reply(
                     send,
@@ -235,6 +242,33 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()  # later: wait for the disconnect, as the server would
 
     return replay
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
+def _is_page_visit(scope: Scope, headers: dict[str, str]) -> bool:
+    """A browser opening a page (not a script or API client): GET, asks for HTML."""
+    return (
+        scope["method"] in ("GET", "HEAD")
+        and "text/html" in headers.get("accept", "")
+        and not scope["path"].startswith(API_PREFIXES)
+        and headers.get("hx-request") != "true"
+    )
+
+
+async def _redirect_to_login(scope: Scope, send: Send) -> None:
+    target = scope["path"] + (f"?{q.decode('latin-1')}" if (q := scope.get("query_string")) else "")
+    location = "/login?" + urlencode({"next": target})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _reply(send: Send, status: int, detail: str, extra: dict[str, str] | None = None) -> None:

@@ -1,37 +1,26 @@
 """/login and /logout: trade the server token for a session cookie in a browser.
 
-The form is plain HTML on purpose: it must work before any page or script loads.
+The form is a plain HTML post on purpose: it works before any script loads. A browser
+opening any page without the token is sent here (see security.Guard).
 """
 
 from __future__ import annotations
 
 import hmac
-from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from genlab.web.deps import StudioDep
-from genlab.web.security import CSRF_FIELD, SESSION_COOKIE, session_cookie
+from genlab.web.security import SESSION_COOKIE, session_cookie
 
 router = APIRouter(tags=["auth"])
-
-_FORM = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>genlab: sign in</title></head>
-<body><form method="post" action="/login">
-<h1>genlab studio</h1><p>{message}</p>
-<label>Token <input type="password" name="token" autocomplete="current-password" autofocus>
-</label>
-<input type="hidden" name="{csrf_field}" value="{csrf}">
-<input type="hidden" name="next" value="{next}">
-<button type="submit">Sign in</button></form></body></html>
-"""
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_form(request: Request, next: str = "/") -> HTMLResponse:
-    return HTMLResponse(_page(request, "Give the token the server printed at start-up.", next))
+    return _page(request, next)
 
 
 @router.post("/login", include_in_schema=False)
@@ -45,7 +34,7 @@ def login(
     if not expected:
         return RedirectResponse(_local(next), status_code=303)  # nothing to sign in to
     if not hmac.compare_digest(token, expected):
-        raise HTTPException(status_code=401, detail="wrong token")
+        return _page(request, next, error="That is not this server's token.", status=401)
     response = RedirectResponse(_local(next), status_code=303)
     response.headers.append("set-cookie", session_cookie(studio.settings))
     return response
@@ -58,11 +47,10 @@ def logout() -> Response:
     return response
 
 
-def _page(request: Request, message: str, next: str) -> str:
-    csrf = getattr(request.state, "csrf_token", "")
-    return _FORM.format(
-        message=escape(message), csrf_field=CSRF_FIELD, csrf=escape(csrf), next=escape(_local(next))
-    )
+def _page(request: Request, next: str, *, error: str = "", status: int = 200) -> HTMLResponse:
+    from genlab.web.routes.pages import render
+
+    return render(request, "login.html", {"next": _local(next), "error": error}, status=status)
 
 
 def _local(target: str) -> str:

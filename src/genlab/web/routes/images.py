@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
@@ -27,6 +27,10 @@ async def list_images(
     model: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    role: Annotated[
+        Literal["image", "sheet"] | None,
+        Query(description="image, or sheet for sweeps' contact sheets; both if omitted."),
+    ] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=gallery.MAX_PAGE)] = 50,
 ) -> ImagesPublic:
@@ -35,7 +39,14 @@ async def list_images(
     def read() -> ImagesPublic:
         with studio.sessions() as session:
             page = gallery.search(
-                session, query=q, model=model, since=since, until=until, offset=offset, limit=limit
+                session,
+                query=q,
+                model=model,
+                since=since,
+                until=until,
+                role=role,
+                offset=offset,
+                limit=limit,
             )
             return ImagesPublic(
                 items=[ImagePublic.of(i) for i in page.items],

@@ -612,12 +612,13 @@ async def gallery_page(
     since: str = "",
     until: str = "",
     tz: str = "",
+    role: str = "",
     page: int = 1,
     deleted: int | None = None,
 ) -> HTMLResponse:
-    """Newest first, searchable by prompt words, filtered by model and day (days in
-    the browser's time zone, which the page's script puts in `tz`)."""
-    filters = {"q": q, "model": model, "since": since, "until": until, "tz": tz}
+    """Newest first, searchable by prompt words, filtered by model, day (days in the
+    browser's time zone, which the page's script puts in `tz`) and role."""
+    filters = {"q": q, "model": model, "since": since, "until": until, "tz": tz, "role": role}
 
     def read() -> HTMLResponse:
         with studio.sessions() as session:
@@ -652,6 +653,7 @@ def _gallery(
             model=model or None,
             since=start,
             until=None if end is None else end + timedelta(days=1, microseconds=-1),
+            role=filters["role"] or None,
             offset=(page - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
         )
