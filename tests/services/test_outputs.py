@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,12 @@ def test_tool_output_keeps_source_parameters_and_adds_its_own(tmp_path: Path) ->
     assert parsed.params["Postprocess scale"] == "2"
     assert list(parsed.params)[-1] == "Version"
     assert request_from_metadata(meta).seed == 4  # `generate --from` still works
+    # The source is named by file name and content hash, never by its full path.
+    assert meta.record["source"] == {
+        "name": source.name,
+        "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+    }
+    assert str(tmp_path) not in json.dumps(meta.record)
 
 
 def test_output_path_never_overwrites_and_checks_suffix(tmp_path: Path) -> None:

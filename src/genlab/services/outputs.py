@@ -67,11 +67,19 @@ def save_tool_image(
         "request": (source_record or {}).get("request"),
         "tool": tool,
         "params": {k: _json_safe(v) for k, v in params.items()},
-        "source": str(source) if source is not None else None,
+        # The source by name and content, never by full path: a path would publish
+        # the user's (or the server's) folder layout inside every shared image.
+        "source": _source_identity(source) if source is not None else None,
         "source_record": source_record,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_image(image, path, text, record)
+
+
+def _source_identity(source: Path) -> dict[str, str]:
+    import hashlib
+
+    return {"name": source.name, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
 
 
 def _json_safe(value: Any) -> Any:
