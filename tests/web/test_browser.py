@@ -1,5 +1,6 @@
 """End to end in a real browser: type a prompt, watch the progress bar move, find the
-image in the gallery, open it, "use these settings", regenerate: the same pixels.
+image in the gallery, open it, "use these settings", regenerate: the same pixels. And a
+sweep from its form: the grid fills in cell by cell, then its contact sheet appears.
 
 Headless Chromium (Debian's, driven by Playwright) against a real uvicorn server in a
 thread, with a temporary data folder and a token, on the built-in diffusion model. The
@@ -42,6 +43,17 @@ WATCH_PROGRESS = """() => {
   }).observe(document.getElementById("jobs"),
              {subtree: true, attributes: true, attributeFilter: ["aria-valuenow"]});
 }"""
+
+
+# Records, from the start of every page, how many of a sweep grid's cells hold a picture
+# after each change to the page.
+RECORD_CELLS = """
+window.cellsSeen = [];
+new MutationObserver(() => {
+  const made = document.querySelectorAll("[data-sweep] td[data-cell] img").length;
+  if (window.cellsSeen.at(-1) !== made) window.cellsSeen.push(made);
+}).observe(document, {subtree: true, childList: true});
+"""
 
 
 def screenshots_script() -> ModuleType:
@@ -151,3 +163,29 @@ def test_form_helpers_and_one_line_errors(studio: tuple[str, Page]) -> None:
     expect(page.locator("#jobs .job")).to_have_count(0)
     page.click("[data-random-seed]")
     expect(page.locator("#seed")).to_have_value("-1")
+
+
+def test_sweep_grid_fills_in_cell_by_cell(studio: tuple[str, Page]) -> None:
+    base, page = studio
+    page.add_init_script(RECORD_CELLS)
+    page.goto(f"{base}/sweep")
+    page.select_option("#model", "builtin")
+    page.fill("#prompt", "a red circle")
+    page.fill("#axis-x", "seed=1-3")
+    page.fill("#axis-y", "sr=red,blue")
+    page.fill("#steps", "10")  # slow enough per cell that the grid is seen part-filled
+    page.click("#sweep-form button[type=submit]")
+
+    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
+    grid = page.locator("[data-sweep]")
+    expect(grid.locator("td[data-cell]")).to_have_count(6)
+    expect(grid.locator("th[scope=col]")).to_have_text(["Prompt S/R \\ seed", "1", "2", "3"])
+    expect(grid.locator("th[scope=row]")).to_have_text(["red", "blue"])
+    sheet = page.locator("#jobs .thumbs.sheets img")
+    expect(sheet).to_have_count(1, timeout=TIMEOUT_MS)
+    # When the job ends the grid is fetched again: each cell links to its gallery image.
+    expect(grid.locator("td a[href^='/images/']")).to_have_count(6)
+
+    seen = page.evaluate("window.cellsSeen")
+    assert any(0 < made < 6 for made in seen), seen  # filled while running, not at the end
+    assert seen == sorted(seen) and seen[-1] == 6, seen
