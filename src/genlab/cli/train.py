@@ -14,6 +14,13 @@ from genlab.cli.progress import progress_bar
 Opt = typer.Option
 console = Console(highlight=False)
 
+DeviceOpt = Annotated[
+    str, Opt(help="auto (cuda, else mps, else cpu), cpu, cuda or mps.", show_default=True)
+]
+PrecisionOpt = Annotated[
+    str, Opt(help="fp32, or bf16 (autocast on cuda only; weights stay and save fp32).")
+]
+
 
 @user_errors
 def text2image(
@@ -29,6 +36,14 @@ def text2image(
     batch_size: Annotated[int, Opt("--batch-size", "-b")] = 32,
     lr: Annotated[float, Opt(help="Peak learning rate (warm-up, cosine decay).")] = 4e-4,
     vae_steps: Annotated[int, Opt(help="Autoencoder steps (from scratch only).")] = 2000,
+    vae_batch_size: Annotated[int, Opt(help="Autoencoder batch size.")] = 64,
+    vae_crop: Annotated[
+        int, Opt(help="Autoencoder trains on random crops this size (0: whole images).")
+    ] = 32,
+    arch: Annotated[
+        str,
+        Opt(help="From scratch: small (the shipped model), large, or a TOML file of sizes."),
+    ] = "small",
     resolution: Annotated[
         int | None, Opt(help="Training size in pixels (default: 64, or the model's).")
     ] = None,
@@ -39,26 +54,32 @@ def text2image(
     seed: Annotated[int, Opt()] = 0,
     resume: Annotated[bool, Opt(help="Continue from a checkpoint in --out.")] = True,
     threads: Annotated[int | None, Opt(help="CPU threads for torch (default: torch's).")] = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
 ) -> None:
     """Train a text-to-image model on a captioned image folder.
 
     From scratch it trains a tokenizer, CLIP text encoder, autoencoder and UNet (flow
     matching); with --init it fine-tunes an existing pipeline. The result loads with
     plain diffusers (StableDiffusionPipeline.from_pretrained) and with genlab generate."""
+    from dataclasses import replace
+
     import torch
 
-    from genlab.train.components import Architecture
+    from genlab.train.components import load_architecture
     from genlab.train.text2image import TrainConfig
     from genlab.train.text2image import train as run_training
 
-    arch = Architecture()
+    architecture = load_architecture(arch)
     if resolution is not None and init is None:
-        arch = Architecture(resolution=resolution)
+        architecture = replace(architecture, resolution=resolution)
     config = TrainConfig(
         steps=steps,
         batch_size=batch_size,
         lr=lr,
         vae_steps=vae_steps,
+        vae_batch_size=vae_batch_size,
+        vae_crop=vae_crop,
         sample_every=sample_every,
         checkpoint_every=checkpoint_every,
         init=init,
@@ -67,7 +88,9 @@ def text2image(
         resolution=resolution if init else None,
         limit=limit,
         seed=seed,
-        architecture=arch,
+        architecture=architecture,
+        device=device,
+        precision=precision,
     )
     if threads:
         torch.set_num_threads(threads)
@@ -89,7 +112,8 @@ def text2image(
     if result.resumed_from:
         console.print(f"resumed from {result.resumed_from}")
     console.print(
-        f"{result.out}: {result.images} images, {result.steps} steps, {result.seconds / 60:.1f} min"
+        f"{result.out}: {result.images} images, {result.steps} steps, "
+        f"{result.seconds / 60:.1f} min on {result.device}"
     )
     if result.samples:
         console.print(f"sample grids: {result.samples[-1].parent}")
@@ -108,6 +132,8 @@ def decoder(
     limit: Annotated[int | None, Opt(help="Use only the first N images.")] = None,
     seed: Annotated[int, Opt()] = 0,
     threads: Annotated[int | None, Opt(help="CPU threads for torch (default: torch's).")] = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
 ) -> None:
     """Refine a pipeline's autoencoder decoder with the encoder frozen (sharper images).
 
@@ -118,7 +144,14 @@ def decoder(
     from genlab.train.decoder import DecoderConfig, refine_decoder
 
     config = DecoderConfig(
-        steps=steps, batch_size=batch_size, lr=lr, resolution=resolution, limit=limit, seed=seed
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        resolution=resolution,
+        limit=limit,
+        seed=seed,
+        device=device,
+        precision=precision,
     )
     if threads:
         torch.set_num_threads(threads)

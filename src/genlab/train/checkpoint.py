@@ -18,7 +18,16 @@ from genlab.core.errors import GenlabError
 
 NAME = "state.pt"
 # Settings that may change between a run and its resumption without mixing two runs.
-_RESUMABLE_CHANGES = ("checkpoint_every", "sample_every", "steps", "vae_steps", "batch_size")
+# The device and precision are among them: a run checkpointed on a GPU resumes on a CPU.
+_RESUMABLE_CHANGES = (
+    "checkpoint_every",
+    "sample_every",
+    "steps",
+    "vae_steps",
+    "batch_size",
+    "device",
+    "precision",
+)
 
 
 def folder(out: Path) -> Path:
@@ -57,6 +66,7 @@ def load(out: Path, config: dict[str, Any], data: Path) -> dict[str, Any] | None
             f"checkpoint {path} is unreadable ({type(err).__name__}); "
             "delete it or train with --no-resume"
         ) from None
+    _check_architecture(out, state["config"].get("architecture"), config.get("architecture"))
     old = {k: v for k, v in state["config"].items() if k not in _RESUMABLE_CHANGES}
     new = {k: v for k, v in config.items() if k not in _RESUMABLE_CHANGES}
     changed = sorted(k for k in new if old.get(k) != new[k])
@@ -70,6 +80,27 @@ def load(out: Path, config: dict[str, Any], data: Path) -> dict[str, Any] | None
             f"{out} holds a run on other data ({state['data']}); use a new --out or --no-resume"
         )
     return state
+
+
+def _check_architecture(out: Path, old: dict | None, new: dict | None) -> None:
+    """A checkpoint's weights only fit the architecture that wrote them: say which differs."""
+    if old is None or new is None or old == new:
+        return
+    changed = [
+        f"{key} {_show(old.get(key))} in the checkpoint, {_show(new.get(key))} now"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+    raise GenlabError(
+        f"{out} holds a run of another architecture ({'; '.join(changed)}); "
+        "pass the run's own --arch, use a new --out, or --no-resume to start over"
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
 
 
 def discard(out: Path) -> None:

@@ -6,6 +6,9 @@ Shapes are chosen for a 2-core CPU: a 4× downsampling AutoencoderKL (64 px imag
 and a four-layer CLIP text encoder over a word-level tokenizer of the captions'
 words. The scheduler is DPM-Solver++ on flow sigmas: the model predicts the velocity
 (noise − image) along straight paths, which samples cleanly in few steps.
+
+`--arch` picks the sizes: a preset (`small`, the shipped model; `large`, for a GPU
+run; see PRESETS) or a TOML file of `Architecture` fields.
 """
 
 from __future__ import annotations
@@ -13,15 +16,18 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from genlab.core.errors import InvalidRequest
 from genlab.train.tokenizer import CHARACTERS, write_tokenizer_files
 
 _WORD = re.compile(r"[a-z]+")
 WORDS_FILE = "words.txt"
 MAX_WORDS = 2000  # merges grow with word length; a caption vocabulary rarely needs more
+# Group norms: the autoencoder uses 16 groups, the UNet 32 (see build_vae, build_unet).
+_VAE_GROUPS, _UNET_GROUPS = 16, 32
 
 
 @dataclass(frozen=True)
@@ -37,19 +43,136 @@ class Architecture:
     vae_channels: tuple[int, ...] = (32, 64, 64)
     latent_channels: int = 8  # 4 blurs small shapes at 4× downsampling; 8 keeps edges
 
+    def __post_init__(self) -> None:
+        _check_int("resolution", self.resolution, 8, 2048)
+        _check_int("max_tokens", self.max_tokens, 4, 512)
+        _check_int("text_width", self.text_width, 8, 4096)
+        _check_int("text_layers", self.text_layers, 1, 48)
+        _check_int("text_heads", self.text_heads, 1, 64)
+        _check_int("unet_heads", self.unet_heads, 1, 64)
+        _check_int("layers_per_block", self.layers_per_block, 1, 4)
+        _check_int("latent_channels", self.latent_channels, 1, 64)
+        _check_channels("unet_channels", self.unet_channels, 2, _UNET_GROUPS)
+        _check_channels("vae_channels", self.vae_channels, 1, _VAE_GROUPS)
+        # Attention splits a level's channels evenly between its heads.
+        if any(c % self.unet_heads for c in self.unet_channels):
+            raise InvalidRequest(
+                "unet_heads",
+                self.unet_heads,
+                f"must divide every level of unet_channels {list(self.unet_channels)}",
+            )
+        if self.text_width % self.text_heads:
+            raise InvalidRequest(
+                "text_width",
+                self.text_width,
+                f"must be a multiple of text_heads ({self.text_heads})",
+            )
+        # The UNet halves its map at every level but the last, and needs whole pixels.
+        step = 2 ** (len(self.vae_channels) - 1) * 2 ** (len(self.unet_channels) - 1)
+        if self.resolution % step:
+            raise InvalidRequest(
+                "resolution",
+                self.resolution,
+                f"must be a multiple of {step} for {len(self.vae_channels)} autoencoder and "
+                f"{len(self.unet_channels)} UNet levels",
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def parameter_counts(self, vocab_size: int = 1073) -> dict[str, int]:
+        """Parameters per part, built on the meta device (no weights allocated).
+
+        1073 tokens is the shipped tokenizer (Shapes World captions)."""
+        import torch
+
+        class _Tokenizer:  # what build_text_encoder reads
+            bos_token_id, eos_token_id, pad_token_id = 0, 1, 1
+
+            def __len__(self) -> int:
+                return vocab_size
+
+        with torch.device("meta"):
+            parts = {
+                "text_encoder": build_text_encoder(self, _Tokenizer()),
+                "vae": build_vae(self),
+                "unet": build_unet(self),
+            }
+        return {name: sum(p.numel() for p in m.parameters()) for name, m in parts.items()}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Architecture:
+        """From a checkpoint's or a TOML file's dict; unknown keys are refused."""
+        names = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in names:
+                raise InvalidRequest("arch", key, f"unknown key; allowed keys: {', '.join(names)}")
         data = dict(data)
         for key in ("unet_channels", "vae_channels"):
-            data[key] = tuple(data[key])
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
         return cls(**data)
 
     @property
     def latent_size(self) -> int:
         return self.resolution // 2 ** (len(self.vae_channels) - 1)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # TOML's true is no size
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if not _is_int(value) or not low <= value <= high:  # type: ignore[operator]
+        raise InvalidRequest(name, value, f"must be an integer from {low} to {high}")
+
+
+def _check_channels(name: str, value: object, min_levels: int, groups: int) -> None:
+    """One channel count per level; each a multiple of its group norm's groups."""
+    if not (
+        isinstance(value, tuple)
+        and min_levels <= len(value) <= 5
+        and all(_is_int(c) and 0 < c <= 2048 and c % groups == 0 for c in value)
+    ):
+        raise InvalidRequest(
+            name,
+            list(value) if isinstance(value, tuple) else value,
+            f"must be a list of {min_levels} to 5 channel counts, each a multiple of {groups} "
+            "up to 2048",
+        )
+
+
+PRESETS = {
+    # The shipped model, sized for a 2-core CPU: 8.62 M parameters (text encoder
+    # 0.93 M, autoencoder 0.96 M, UNet 6.72 M), 34.5 MB as fp32 safetensors.
+    "small": Architecture(),
+    # For a GPU run: 9.80 M parameters (autoencoder 2.15 M, the rest as small), 39.2 MB
+    # fp32, the most that fits the 40 MB a shipped fp32 model may take in git. The extra
+    # goes to the autoencoder, whose round trip caps the small model's adherence at
+    # 0.26; the latent space (16 × 16 × 8 at 64 px) stays the small model's.
+    "large": Architecture(vae_channels=(48, 96, 96)),
+}
+
+
+def load_architecture(spec: str | Path) -> Architecture:
+    """A preset name (`small`, `large`) or a TOML file of Architecture fields.
+
+    A file may set any subset of the fields; the rest keep the `small` values."""
+    if str(spec) in PRESETS:
+        return PRESETS[str(spec)]
+    path = Path(spec)
+    if not path.is_file():
+        names = " or ".join(PRESETS)
+        raise InvalidRequest("arch", str(spec), f"must be {names}, or a TOML file that exists")
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise InvalidRequest("arch", str(spec), "TOML files need Python 3.11 or later") from None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InvalidRequest("arch", str(path), f"is not a TOML file ({err})") from None
+    return Architecture.from_dict(data)
 
 
 def caption_words(captions: Iterable[str], extra: Iterable[str] = ()) -> list[str]:

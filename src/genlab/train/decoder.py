@@ -13,7 +13,9 @@ rewards sharp edges that a pixel loss alone leaves soft.
 
 The run keeps a checkpoint in MODEL/checkpoint/decoder.pt and resumes from it; the
 refined autoencoder replaces MODEL/vae only at the end (written beside it, then
-swapped), and MODEL/training.json records the refinement.
+swapped), and MODEL/training.json records the refinement. `device` and `precision`
+work as in text2image (device.py): random draws stay on the CPU, the refined
+autoencoder is saved fp32 from the CPU, and a checkpoint resumes on any device.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch.nn.functional as F
 from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.train import checkpoint as ckpt
 from genlab.train.data import load_captioned_images
+from genlab.train.device import autocast, check_names, describe, resolve_device
 
 CHECKPOINT = "decoder.pt"
 
@@ -47,8 +50,11 @@ class DecoderConfig:
     seed: int = 0
     limit: int | None = None  # use only the first N images
     resolution: int | None = None  # default: the size the pipeline generates
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "fp32"  # fp32 | bf16 (autocast, CUDA only)
 
     def __post_init__(self) -> None:
+        check_names(self.device, self.precision)
         for name in ("steps", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise InvalidRequest(name, getattr(self, name), "must be a positive integer")
@@ -76,6 +82,7 @@ def refine_decoder(
     """Refine MODEL/vae's decoder on the images of `data`; returns seconds spent."""
     from diffusers import AutoencoderKL
 
+    device = resolve_device(config.device, config.precision)
     model = Path(model)
     if not (model / "vae" / "config.json").is_file():
         raise GenlabError(f"{model} is not a pipeline folder with a vae/ (diffusers layout)")
@@ -83,6 +90,7 @@ def refine_decoder(
     vae = AutoencoderKL.from_pretrained(str(model / "vae"))
     resolution = config.resolution or _model_resolution(model, vae)
     images = load_captioned_images(data, resolution, limit=config.limit).images
+    vae.to(device)
     learned = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
     vae.requires_grad_(False)
     for p in learned:
@@ -107,10 +115,13 @@ def refine_decoder(
         for group in optimiser.param_groups:  # cosine to a tenth, as the first training
             group["lr"] = config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / config.steps)))
         index = torch.randint(len(images), (config.batch_size,), generator=generator)
-        x = images[index].float() / 127.5 - 1
-        with torch.no_grad():
-            latents = vae.encode(x).latent_dist.sample(generator)
-        loss = reconstruction_loss(vae.decode(latents).sample, x)
+        x = images[index].to(device).float() / 127.5 - 1
+        with autocast(device, config.precision):
+            with torch.no_grad():
+                # Draws its noise from the CPU generator and moves it (diffusers' rule).
+                latents = vae.encode(x).latent_dist.sample(generator)
+            recon = vae.decode(latents).sample
+        loss = reconstruction_loss(recon.float(), x)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(learned, config.grad_clip)
@@ -130,8 +141,8 @@ def refine_decoder(
             ckpt.atomic_save(state, path)
     seconds += time.perf_counter() - started
     vae.eval()
-    _replace_vae(model, vae)
-    _record(model, data, config, seconds)
+    _replace_vae(model, vae.to("cpu"))  # fp32 weights, saved from the CPU
+    _record(model, data, config, seconds, describe(device))
     path.unlink(missing_ok=True)
     return seconds
 
@@ -156,8 +167,9 @@ def _model_resolution(model: Path, vae) -> int:
 
 
 def _resumable(config: DecoderConfig) -> dict:
-    # The step count may grow between runs; everything else must match.
-    return {k: v for k, v in asdict(config).items() if k not in ("steps", "checkpoint_every")}
+    # The step count may grow and the device change between runs; the rest must match.
+    free = ("steps", "checkpoint_every", "device", "precision")
+    return {k: v for k, v in asdict(config).items() if k not in free}
 
 
 def _replace_vae(model: Path, vae) -> None:
@@ -170,7 +182,7 @@ def _replace_vae(model: Path, vae) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _record(model: Path, data: Path, config: DecoderConfig, seconds: float) -> None:
+def _record(model: Path, data: Path, config: DecoderConfig, seconds: float, device: str) -> None:
     record_path = model / "training.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     record.setdefault("decoder_refinements", []).append(
@@ -179,6 +191,7 @@ def _record(model: Path, data: Path, config: DecoderConfig, seconds: float) -> N
             "data": Path(data).name,
             "seconds": round(seconds, 1),
             "torch_threads": torch.get_num_threads(),
+            "device": device,
         }
     )
     tmp = record_path.with_name(record_path.name + ".tmp")

@@ -36,16 +36,19 @@ class Objective:
     def corrupt(
         self, x0: torch.Tensor, noise: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(noisy input, timesteps for the UNet, training target)."""
+        """(noisy input, timesteps for the UNet, training target), on x0's device.
+
+        `generator` is a CPU generator (the run's only source of randomness, so its
+        state is portable); what it draws is moved to x0's device."""
         n = x0.shape[0]
         if self.flow:
             u = torch.sigmoid(torch.randn(n, generator=generator))
-            sigma = self.shift * u / (1 + (self.shift - 1) * u)
+            sigma = (self.shift * u / (1 + (self.shift - 1) * u)).to(x0.device)
             s = sigma.view(n, 1, 1, 1)
             return (1 - s) * x0 + s * noise, sigma * 1000, noise - x0
         assert self.ddpm is not None
         steps = self.ddpm.config.num_train_timesteps
-        t = torch.randint(0, steps, (n,), generator=generator)
+        t = torch.randint(0, steps, (n,), generator=generator).to(x0.device)
         noisy = self.ddpm.add_noise(x0, noise, t)
         if self.prediction_type == "epsilon":
             return noisy, t, noise

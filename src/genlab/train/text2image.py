@@ -13,6 +13,10 @@ A checkpoint (weights, EMA, optimiser, random state, step) is written every
 `checkpoint_every` steps and at stage ends, atomically; running again with the same
 `out` continues from it. The result is a plain diffusers folder (or, for LoRA, a
 `pytorch_lora_weights.safetensors` that `genlab generate --lora` and diffusers load).
+
+`device` picks where the arithmetic runs (see device.py: random draws stay on the CPU,
+so CPU runs are unchanged and checkpoints resume on any device); the saved pipeline
+is fp32 on the CPU whatever trained it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from genlab.train.components import (
     caption_words,
 )
 from genlab.train.data import load_captioned_images
+from genlab.train.device import autocast, check_names, describe, resolve_device
 from genlab.train.ema import EMA
 from genlab.train.objective import Objective
 from genlab.train.sampling import sample_grid
@@ -90,12 +95,15 @@ class TrainConfig:
     resolution: int | None = None  # fine-tuning: default is the model's own size
     limit: int | None = None  # use only the first N images
     architecture: Architecture = field(default_factory=Architecture)
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "fp32"  # fp32 | bf16 (autocast, CUDA only)
 
     def __post_init__(self) -> None:
+        check_names(self.device, self.precision)
         for name in ("steps", "batch_size", "vae_batch_size", "checkpoint_every", "lora_rank"):
             if getattr(self, name) < 1:
                 raise InvalidRequest(name, getattr(self, name), "must be a positive integer")
-        for name in ("vae_steps", "warmup", "sample_every", "sample_steps"):
+        for name in ("vae_steps", "warmup", "sample_every", "sample_steps", "vae_crop"):
             if getattr(self, name) < 0:
                 raise InvalidRequest(name, getattr(self, name), "must be 0 or more")
         if not 0 < self.lr < 1 or not 0 < self.vae_lr < 1:
@@ -110,6 +118,10 @@ class TrainConfig:
             raise InvalidRequest("train", self.train, "needs --init MODEL (from scratch: all)")
         if self.init is not None and self.train == "all":
             raise InvalidRequest("train", self.train, "with --init: unet, text_encoder or lora")
+        if self.init is not None and self.architecture != Architecture():
+            raise InvalidRequest(
+                "arch", "custom", "is for training from scratch; --init keeps the model's own"
+            )
         res = self.resolution
         if res is not None and (res % 8 or not 8 <= res <= 2048):
             raise InvalidRequest("resolution", res, "must be a multiple of 8 from 8 to 2048")
@@ -144,6 +156,7 @@ class TrainResult:
     resumed_from: str | None
     images: int
     samples: list[Path]
+    device: str = "cpu"  # where the arithmetic ran, e.g. "cuda (NVIDIA H100 80GB HBM3)"
 
 
 class Trainer:
@@ -171,6 +184,7 @@ class Trainer:
         # Tiny gradients and Adam moments become denormal floats, which x86 CPUs
         # process ~100x slower; flushing them to zero changes nothing measurable.
         torch.set_flush_denormal(True)
+        self.device = resolve_device(self.config.device, self.config.precision)
         self.out.mkdir(parents=True, exist_ok=True)
         state = ckpt.load(self.out, self.config.to_dict(), self.data_dir) if self.resume else None
         if not self.resume:
@@ -191,6 +205,8 @@ class Trainer:
             )
             self._build_fresh()
         log.info("%d captioned images from %s", len(self.data), self.data_dir)
+        for model in (self.vae, self.text_encoder, self.unet):
+            model.to(self.device)
         if state is not None and state.get("vae") is not None:
             self.vae.load_state_dict(state["vae"])
             self.vae.register_to_config(scaling_factor=state["scaling_factor"])
@@ -206,6 +222,7 @@ class Trainer:
             resumed_from,
             len(self.data),
             self.samples,
+            describe(self.device),
         )
 
     def _elapsed(self) -> float:
@@ -288,10 +305,12 @@ class Trainer:
                 group["lr"] = config.vae_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
             index = torch.randint(len(images), (config.vae_batch_size,), generator=self.generator)
             top, left = torch.randint(0, side - crop + 1, (2,), generator=self.generator).tolist()
-            x = images[index, :, top : top + crop, left : left + crop].float() / 127.5 - 1
-            mean = vae.encode(x).latent_dist.mean
-            noise = torch.randn(mean.shape, generator=self.generator)
-            recon = vae.decode(mean + LATENT_NOISE * mean.detach().std() * noise).sample
+            x = self._batch(images[index, :, top : top + crop, left : left + crop])
+            with self._autocast():
+                mean = vae.encode(x).latent_dist.mean
+                noise = self._noise(mean.shape)
+                recon = vae.decode(mean + LATENT_NOISE * mean.detach().std() * noise).sample
+            recon = recon.float()
             loss = F.l1_loss(recon, x) + F.mse_loss(recon, x)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -308,15 +327,16 @@ class Trainer:
     def _encode_latents(self) -> torch.Tensor:
         cache = ckpt.folder(self.out) / "latents.pt"
         if cache.is_file():
-            latents = torch.load(cache, weights_only=True)
+            latents = torch.load(cache, weights_only=True, map_location="cpu")
             if latents.shape[0] == len(self.data):
                 return latents
         self.vae.eval()
         chunks = []
         for start in range(0, len(self.data), 256):
-            x = self.data.images[start : start + 256].float() / 127.5 - 1
-            chunks.append(self.vae.encode(x).latent_dist.mean)
-        latents = torch.cat(chunks)
+            x = self._batch(self.data.images[start : start + 256])
+            # fp32 even under --precision bf16: these latents are the training targets.
+            chunks.append(self.vae.encode(x).latent_dist.mean.cpu())
+        latents = torch.cat(chunks)  # on the CPU: the cache file resumes on any device
         if self.config.init is None:
             # Unit variance latents: the scheduler's noise assumes it.
             self.vae.register_to_config(scaling_factor=float(1 / latents.std()))
@@ -358,11 +378,12 @@ class Trainer:
             ids = caption_ids[index].clone()
             drop = torch.rand(config.batch_size, generator=self.generator) < config.caption_dropout
             ids[drop] = empty
-            x0 = latents[index]
-            noise = torch.randn(x0.shape, generator=self.generator)
+            x0 = latents[index].to(self.device)
+            noise = self._noise(x0.shape)
             noisy, timesteps, target = objective.corrupt(x0, noise, self.generator)
-            context = self.text_encoder(ids)[0]
-            prediction = self.unet(noisy, timesteps, context).sample
+            with self._autocast():
+                context = self.text_encoder(ids.to(self.device))[0]
+                prediction = self.unet(noisy, timesteps, context).sample
             loss = F.mse_loss(prediction.float(), target.float())
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -375,6 +396,17 @@ class Trainer:
                 self._sample(done)
             if done % config.checkpoint_every == 0 or done == config.steps:
                 self._checkpoint("diffusion", done, self.trained, optimiser, ema)
+
+    def _batch(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images (on the CPU) → floats in [-1, 1] on the training device."""
+        return images.to(self.device).float() / 127.5 - 1
+
+    def _noise(self, shape: torch.Size) -> torch.Tensor:
+        """Gaussian noise from the run's CPU generator, moved to the device."""
+        return torch.randn(shape, generator=self.generator).to(self.device)
+
+    def _autocast(self):
+        return autocast(self.device, self.config.precision)
 
     def _token_ids(self, captions: list[str]) -> torch.Tensor:
         return self.tokenizer(
@@ -439,6 +471,9 @@ class Trainer:
         self.on_step(StepInfo(stage, step, total, loss))
 
     def _save_result(self) -> None:
+        # Saved pipelines are fp32 on the CPU, whatever device trained them.
+        for model in (self.vae, self.text_encoder, self.unet):
+            model.to("cpu")
         for model in self.trained.values():
             model.eval()
         with self.ema.applied():
@@ -457,7 +492,7 @@ class Trainer:
             "data": str(self.data_dir),
             "images": len(self.data),
             "seconds": round(self._elapsed(), 1),
-            "hardware": _hardware(),
+            "hardware": {**_hardware(), "device": describe(self.device)},
             "final_loss": _mean_tail(self.losses, "diffusion"),
             "samples": [f"samples/{p.name}" for p in self.samples],
         }
