@@ -14,9 +14,7 @@ from genlab.cli.progress import progress_bar
 Opt = typer.Option
 console = Console(highlight=False)
 
-DeviceOpt = Annotated[
-    str, Opt(help="auto (cuda, else mps, else cpu), cpu, cuda or mps.", show_default=True)
-]
+DeviceOpt = Annotated[str, Opt(help="auto (cuda, else mps, else cpu), cpu, cuda or mps.")]
 PrecisionOpt = Annotated[
     str, Opt(help="fp32, or bf16 (autocast on cuda only; weights stay and save fp32).")
 ]
