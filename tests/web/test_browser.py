@@ -189,3 +189,20 @@ def test_sweep_grid_fills_in_cell_by_cell(studio: tuple[str, Page]) -> None:
     seen = page.evaluate("window.cellsSeen")
     assert any(0 < made < 6 for made in seen), seen  # filled while running, not at the end
     assert seen == sorted(seen) and seen[-1] == 6, seen
+
+
+def test_waiting_jobs_move_up_the_queue(studio: tuple[str, Page]) -> None:
+    _, page = studio
+    page.select_option("#model", "builtin")
+    page.fill("#prompt", "a small blue square")
+    page.fill("#steps", "12")  # each job runs a while, so the third waits its turn
+    for count in (1, 2, 3):
+        page.click("#generate-form button[type=submit]")
+        expect(page.locator("#jobs .job")).to_have_count(count)
+    last = page.locator("#jobs .job").first  # the newest card is on top
+    expect(last.locator("[data-role=status]")).to_contain_text("number 2 in the queue")
+    # The first job ends and the second starts: the third is next, without a reload.
+    expect(last.locator("[data-role=status]")).to_contain_text(
+        "number 1 in the queue", timeout=TIMEOUT_MS
+    )
+    expect(page.locator("#jobs .job[data-state=done]")).to_have_count(3, timeout=TIMEOUT_MS)

@@ -59,6 +59,7 @@
         stop(id);
         setProgress(current(), name === "done" ? 1 : null);
         htmx.ajax("GET", `/jobs/${id}/card`, { target: current(), swap: "outerHTML" });
+        refreshWaiting();
         // The finished grid links each cell to its gallery image.
         const grid = document.querySelector(`[data-sweep="${id}"]`);
         if (grid) htmx.ajax("GET", `/jobs/${id}/sweep`, { target: grid, swap: "outerHTML" });
@@ -72,6 +73,15 @@
       }
     };
   }
+
+  // A waiting job's place and time left change when a job ahead of it ends, here or
+  // in another tab: redraw the waiting cards then, and every few seconds.
+  function refreshWaiting() {
+    for (const card of document.querySelectorAll(".job[data-state=queued]")) {
+      htmx.ajax("GET", `/jobs/${card.dataset.job}/card`, { target: card, swap: "outerHTML" });
+    }
+  }
+  setInterval(refreshWaiting, 5000);
 
   function stop(id) {
     const source = streams.get(id);
