@@ -9,6 +9,10 @@ recommended default is the fastest setting within 0.02 of the best adherence; th
 ratio printed is its batch-1 speed over the baseline's.
 
     python benchmarks/builtin_speed.py [--images-per-prompt 4] [--json out.json]
+        [--model FOLDER]
+
+`--model` times a candidate pipeline folder (a new release before it ships) in place
+of the packaged model; the baseline then loads that folder too.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -48,6 +53,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--model", default="builtin", help="builtin or a pipeline folder")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,13 +65,13 @@ def main() -> None:
             settings = {"steps": steps, "sampler": sampler, "guidance_scale": GUIDANCE}
 
             def run(batch: int, settings=settings) -> None:
-                request = new_request(prompt=PROMPT, model="builtin", batch_size=batch, **settings)
+                request = new_request(prompt=PROMPT, model=args.model, batch_size=batch, **settings)
                 generate(request.with_seed(), engines=engines)
 
             speed1 = images_per_second(run, 1, args.repeats)
             speed16 = images_per_second(run, 16, args.repeats)
             report = adherence(
-                "builtin", images_per_prompt=args.images_per_prompt, settings=settings
+                args.model, images_per_prompt=args.images_per_prompt, settings=settings
             )
             rows.append(
                 {
@@ -115,7 +121,8 @@ def main() -> None:
 def plain_diffusers_baseline(args) -> dict:
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(str(builtin_folder()))
+    folder = builtin_folder() if args.model == "builtin" else Path(args.model)
+    pipe = StableDiffusionPipeline.from_pretrained(str(folder))
     pipe.set_progress_bar_config(disable=True)
 
     def draw(prompt: str, n: int, seed: int = 0):
