@@ -152,7 +152,9 @@ def test_events_of_a_finished_job_end_at_once(client: TestClient) -> None:
 def test_queue_lists_positions_and_an_eta_from_finished_jobs(client: TestClient) -> None:
     generate_done(client, "a circle", batch_size=4)  # history for the ETA
     running = blocker(client)
-    queued = [generate(client, f"a {colour} star", batch_size=4) for colour in ("red", "blue")]
+    # 16 images each: their estimates (4x the history job's time) stay apart even when
+    # renders are fast and the API rounds to 10 ms.
+    queued = [generate(client, f"a {colour} star", batch_size=16) for colour in ("red", "blue")]
     wait_for(client, running["id"], states=("running",))
     listing = client.get("/api/jobs", params={"state": ["queued", "running"]}).json()
     by_id = {j["id"]: j for j in listing["items"]}

@@ -194,7 +194,7 @@ class JobPublic(BaseModel):
             step=view.step,
             total=view.total,
             position=view.position,
-            eta_seconds=None if view.eta_seconds is None else round(view.eta_seconds, 1),
+            eta_seconds=None if view.eta_seconds is None else round(view.eta_seconds, 2),
             image_ids=view.image_ids,
             sheet_ids=view.sheet_ids,
             cells=None

@@ -27,6 +27,7 @@
     });
     source.addEventListener("started", () => {
       setStatus(current(), "running", "Starting (a model's first job loads it first)");
+      refreshWaiting(); // the jobs behind this one have each moved up a place
     });
     source.addEventListener("queued", () => setStatus(current(), "queued", "Back in the queue"));
     source.addEventListener("progress", (event) => {
@@ -74,8 +75,8 @@
     };
   }
 
-  // A waiting job's place and time left change when a job ahead of it ends, here or
-  // in another tab: redraw the waiting cards then, and every few seconds.
+  // A waiting job's place and time left change when a job ahead of it starts or ends,
+  // here or in another tab: redraw the waiting cards then, and every few seconds.
   function refreshWaiting() {
     for (const card of document.querySelectorAll(".job[data-state=queued]")) {
       htmx.ajax("GET", `/jobs/${card.dataset.job}/card`, { target: card, swap: "outerHTML" });
