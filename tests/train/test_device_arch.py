@@ -135,31 +135,6 @@ def test_cpu_named_explicitly_trains_the_same_weights_as_the_default(
     assert all(torch.equal(a[k], b[k]) and a[k].dtype == torch.float32 for k in a)
 
 
-def test_a_run_checkpointed_under_auto_resumes_under_cpu_to_the_same_weights(
-    shapes_data,  # noqa: F811
-    tmp_path,
-):
-    config = tiny_config(steps=6, sample_every=0)
-    train(config, shapes_data, tmp_path / "whole")
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_five(info):
-        if info.stage == "diffusion" and info.step == 5:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(config, shapes_data, tmp_path / "split", on_step=stop_at_five)
-    result = train(
-        tiny_config(steps=6, sample_every=0, device="cpu"), shapes_data, tmp_path / "split"
-    )
-    assert result.resumed_from == "diffusion step 4" and result.device == "cpu"
-    whole, split = weights(tmp_path / "whole"), weights(tmp_path / "split")
-    assert whole.keys() == split.keys()
-    assert all(torch.equal(whole[k], split[k]) for k in whole)
-
-
 @pytest.mark.parametrize("command", ["text2image", "decoder"])
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_is_refused_in_one_line_when_absent(command, shapes_data, tmp_path):  # noqa: F811

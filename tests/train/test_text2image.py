@@ -65,7 +65,10 @@ def test_from_scratch_output_is_a_plain_diffusers_pipeline(shapes_data, tmp_path
     assert (out / "training.json").is_file()
 
 
-def test_interrupted_run_resumes_to_the_same_weights(shapes_data, tmp_path):
+@pytest.mark.parametrize("resume_device", [None, "cpu"])
+def test_interrupted_run_resumes_to_the_same_weights(resume_device, shapes_data, tmp_path):
+    """Also across device settings: a run checkpointed under `auto` resumes under an
+    explicit `cpu` (random draws stay on a CPU generator, whatever the device)."""
     config = tiny_config(steps=6, sample_every=0)
     train(config, shapes_data, tmp_path / "whole")
 
@@ -78,8 +81,12 @@ def test_interrupted_run_resumes_to_the_same_weights(shapes_data, tmp_path):
 
     with pytest.raises(Stop):
         train(config, shapes_data, tmp_path / "split", on_step=stop_at_five)
+    if resume_device is not None:
+        config = tiny_config(steps=6, sample_every=0, device=resume_device)
     result = train(config, shapes_data, tmp_path / "split")
     assert result.resumed_from == "diffusion step 4"
+    if resume_device is not None:
+        assert result.device == resume_device
     from safetensors.torch import load_file
 
     for part in ("unet", "text_encoder", "vae"):
