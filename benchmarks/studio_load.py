@@ -5,7 +5,7 @@ How it runs:
 1. Fill: a fresh data folder gets 10,000 gallery images before the server starts,
    through the studio's own service layer, not HTTP: the procedural engine renders
    64x64 Shapes World pictures in batches (`genlab.services.generation.generate`),
-   `ImageStore.put_image` stores each PNG with its metadata, and
+   `gallery.store_generated` stores each PNG with its metadata, and
    `gallery.add_images` adds the rows (prompt words included), committed every
    batch. Prompts are drawn from the Shapes World vocabulary, so a word search
    matches a realistic share of them.
@@ -115,7 +115,6 @@ def prompts(count: int, rng: random.Random) -> list[str]:
 
 def fill(data: Path, images: int) -> float:
     """Put `images` procedural pictures into a fresh studio's gallery; returns seconds."""
-    from genlab.core.metadata import genlab_record, infotext
     from genlab.services.generation import EngineCache, generate, new_request
     from genlab.web import gallery
     from genlab.web.settings import Settings
@@ -133,21 +132,7 @@ def fill(data: Path, images: int) -> float:
             prompt=prompt, width=SIDE, height=SIDE, batch_size=size, seed=number * BATCH
         )
         result = generate(request, engines=engines)
-        new = []
-        for i, image in enumerate(result.images):
-            record = genlab_record(result, i)
-            parameters = infotext(result, i)
-            new.append(
-                gallery.NewImage(
-                    file=studio.store.put_image(image, parameters, record),
-                    prompt=result.prompts[i],
-                    negative_prompt=result.negative_prompts[i],
-                    model=result.model,
-                    seed=result.seeds[i],
-                    parameters=parameters,
-                    request=record["request"],
-                )
-            )
+        new = [gallery.store_generated(studio.store, result, i) for i in range(len(result.images))]
         with studio.sessions() as session:
             gallery.add_images(session, new, owner_id=studio.local_user_id, job_id=None)
             session.commit()

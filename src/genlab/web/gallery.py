@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, func, intersect, select
 from sqlalchemy.orm import Session
@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session
 from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.web.models import IMAGE_ROLES, Image, ImageWord
 from genlab.web.store import ImageStore, StoredFile
+
+if TYPE_CHECKING:
+    from genlab.core.result import GenerationResult
 
 MAX_PAGE = 200
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, any script
@@ -47,13 +50,31 @@ class NewImage:
     request: dict[str, Any] | None
 
 
+def store_generated(store: ImageStore, result: GenerationResult, index: int) -> NewImage:
+    """Store image `index` of a generation with its metadata (A1111 text and genlab's
+    record) and describe it for the gallery; the row is added by `add_images`."""
+    from genlab.core.metadata import genlab_record, infotext
+
+    record = genlab_record(result, index)
+    parameters = infotext(result, index)
+    return NewImage(
+        file=store.put_image(result.images[index], parameters, record),
+        prompt=result.prompts[index],
+        negative_prompt=result.negative_prompts[index],
+        model=result.model,
+        seed=result.seeds[index],
+        parameters=parameters,
+        request=record["request"],
+    )
+
+
 # What a gallery listing shows of each image: everything but the long parameter texts.
 LISTED = tuple(
     getattr(Image, name)
     for name in (
-        "id", "sha256", "path", "width", "height", "prompt", "negative_prompt", "model", "seed",
-        "job_id", "owner_id", "created_at", "role", "sweep_cell",
-    )
+        "id sha256 path width height prompt negative_prompt model seed job_id owner_id "
+        "created_at role sweep_cell"
+    ).split()
 )
 
 

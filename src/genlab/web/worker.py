@@ -238,7 +238,6 @@ class Worker:
 
 def run_generation(context: RunContext) -> list[gallery.NewImage]:
     """txt2img / img2img: n_iter batches with seeds continuing batch to batch, as A1111."""
-    from genlab.core.metadata import genlab_record, infotext
     from genlab.services.generation import generate
 
     worker, job = context.worker, context.job
@@ -268,22 +267,10 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
             init_image=stored_request.init_image, mask=stored_request.mask
         )
         result = dataclasses.replace(result, request=shown)
-        for i, image in enumerate(result.images):
-            record = genlab_record(result, i)
-            parameters = infotext(result, i)
-            file = worker.store.put_image(image, parameters, record)
-            context.stored.append(file)
-            new.append(
-                gallery.NewImage(
-                    file=file,
-                    prompt=result.prompts[i],
-                    negative_prompt=result.negative_prompts[i],
-                    model=result.model,
-                    seed=result.seeds[i],
-                    parameters=parameters,
-                    request=record["request"],
-                )
-            )
+        for i in range(len(result.images)):
+            item = gallery.store_generated(worker.store, result, i)
+            context.stored.append(item.file)
+            new.append(item)
     return new
 
 
