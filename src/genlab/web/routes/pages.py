@@ -19,6 +19,7 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -630,7 +631,8 @@ async def gallery_page(
 def _gallery(
     request: Request, session: Session, filters: dict[str, str], page: int, deleted: int | None
 ) -> HTMLResponse:
-    q, model, since, until, tz = (filters[key] for key in ("q", "model", "since", "until", "tz"))
+    keys = ("q", "model", "since", "until", "tz", "role")
+    q, model, since, until, tz, role = (filters[key] for key in keys)
     context: dict[str, Any] = {
         "filters": filters,
         "models": gallery.models_in_gallery(session),
@@ -653,7 +655,7 @@ def _gallery(
             model=model or None,
             since=start,
             until=None if end is None else end + timedelta(days=1, microseconds=-1),
-            role=filters["role"] or None,
+            role=role or None,
             offset=(page - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
         )
@@ -682,11 +684,9 @@ def pager(page: int, count: int, *, around: int = 2) -> list[int | None]:
     each would be a wall of numbers (and most of the page's rendering time)."""
     shown = {1, count, *range(page - around, page + around + 1)}
     numbers = sorted(n for n in shown if 1 <= n <= count)
-    out: list[int | None] = []
-    for n in numbers:
-        if out and n - (out[-1] or 0) > 1:
-            out.append(None)
-        out.append(n)
+    out: list[int | None] = numbers[:1]
+    for previous, n in pairwise(numbers):
+        out += [None, n] if n - previous > 1 else [n]
     return out
 
 
