@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from genlab.web.deps import StudioDep
+from genlab.web.routes.pages import render
 from genlab.web.security import SESSION_COOKIE, session_cookie
 
 router = APIRouter(tags=["auth"])
@@ -48,8 +49,6 @@ def logout() -> Response:
 
 
 def _page(request: Request, next: str, *, error: str = "", status: int = 200) -> HTMLResponse:
-    from genlab.web.routes.pages import render
-
     return render(request, "login.html", {"next": _local(next), "error": error}, status=status)
 
 
