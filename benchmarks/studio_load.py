@@ -9,8 +9,10 @@ How it runs:
    `gallery.add_images` adds the rows (prompt words included), committed every
    batch. Prompts are drawn from the Shapes World vocabulary, so a word search
    matches a realistic share of them.
-2. Serve: `genlab serve --data <folder>` in a subprocess on 127.0.0.1 and a free
-   port, exactly as a user starts it (access log on, into a file).
+2. Serve: `genlab serve --data <folder> --workers 2` in a subprocess on 127.0.0.1 and
+   a free port, exactly as a user starts it (access log on, into a file). Two
+   processes, one per core: one Python process cannot use more than one core for
+   requests. `--workers 1` measures the single-process server.
 3. Load: wrk, 20 connections, a fixed duration per target, one after another:
    - baseline: GET /api/samplers (no database; the cost of the stack itself)
    - gallery:  GET /api/images?limit=50 (the first page, newest first, with total)
@@ -28,6 +30,7 @@ How it runs:
 Targets: gallery p95 < 100 ms on 2 cores, zero failed requests.
 
     python benchmarks/studio_load.py [--images 10000] [--duration 20] [--connections 20]
+                                      [--workers 2] [--keep FOLDER]
 
 Needs wrk (Debian: apt-get install -y wrk).
 """
@@ -151,9 +154,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve(data: Path, port: int, log: Path) -> subprocess.Popen:
+def serve(data: Path, port: int, log: Path, workers: int) -> subprocess.Popen:
     env = {**os.environ, "XDG_CACHE_HOME": str(data.parent / "cache"), "OMP_NUM_THREADS": "1"}
     command = [*GENLAB, "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
     with open(log, "ab") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -228,6 +232,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--keep", type=Path, help="use (or fill) this data folder and keep it")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="server processes (genlab serve --workers)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -251,7 +258,8 @@ def main() -> None:
         print(f"{os.cpu_count()} CPUs, load average {load} (1, 5, 15 min) before the server starts")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = serve(data, port, root / "server.log")
+        print(f"genlab serve --workers {args.workers}")
+        server = serve(data, port, root / "server.log", args.workers)
         try:
             wait_ready(base, server)
             targets = {

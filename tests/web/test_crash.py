@@ -4,6 +4,7 @@ the store holds exactly the files the database names, each matching its hash."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -92,8 +93,11 @@ def test_jobs_survive_a_kill_and_the_store_stays_consistent(tmp_path: Path) -> N
 
     assert all(j["state"] == "done" for j in jobs.values()), log.read_text()[-3000:]
     assert jobs[killed]["attempts"] == 2
-    assert all(len(j["image_ids"]) == 2 for j in jobs.values())
+    assert_store_matches_the_database(data, ids)
 
+
+def assert_store_matches_the_database(data: Path, ids: list[int]) -> None:
+    """Every job's two images have a row and a complete file; nothing else is stored."""
     with sqlite3.connect(data / "genlab.db") as db:
         rows = db.execute("SELECT path, sha256, job_id FROM images").fetchall()
     assert sorted(job_id for _, _, job_id in rows) == sorted(ids * 2)
@@ -103,3 +107,48 @@ def test_jobs_survive_a_kill_and_the_store_stays_consistent(tmp_path: Path) -> N
     assert on_disk == {path for path, _, _ in rows}  # no orphan files, no temporary files
     leftovers = [p for area in ("images", "inputs", "thumbs") for p in (data / area).rglob(".*")]
     assert leftovers == []
+
+
+def test_with_two_server_processes_a_killed_leader_is_replaced(tmp_path: Path) -> None:
+    """`genlab serve --workers 2`: kill the process running the jobs; the other one takes
+    over the queue (the killed job is retried once) and a new process joins."""
+    data, log = tmp_path / "data", tmp_path / "server.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", "from genlab.cli.main import main; main()", "serve"]
+    command += ["--data", str(data), "--port", str(port), "--workers", "2"]
+    with open(log, "ab") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(base, server)
+        body = {"kind": "generate", "model": "builtin", "steps": 40, "batch_size": 2}
+        ids = [
+            httpx.post(f"{base}/api/jobs", json={**body, "prompt": p, "seed": n}).json()["id"]
+            for n, p in enumerate(["a red circle", "a blue square"])
+        ]
+        deadline = time.monotonic() + 120
+        while not (running := [j for j in _jobs(base, ids) if (j["step"] or 0) >= 3]):
+            assert time.monotonic() < deadline, "no job reached step 3"
+            time.sleep(0.05)
+        leader = json.loads((data / "run" / "relay.json").read_text())["pid"]
+        os.kill(leader, signal.SIGKILL)
+        deadline = time.monotonic() + 240
+        while not all(j["state"] in ("done", "failed", "cancelled") for j in _jobs(base, ids)):
+            assert time.monotonic() < deadline, f"jobs still unfinished: {_jobs(base, ids)}"
+            time.sleep(0.2)
+        jobs = {j["id"]: j for j in _jobs(base, ids)}
+        successor = json.loads((data / "run" / "relay.json").read_text())["pid"]
+    finally:
+        server.terminate()
+        server.wait(60)
+
+    assert server.returncode == 0, log.read_text()[-3000:]
+    assert all(j["state"] == "done" for j in jobs.values()), log.read_text()[-3000:]
+    assert jobs[running[0]["id"]]["attempts"] == 2
+    assert successor != leader
+    assert_store_matches_the_database(data, ids)
+
+
+def _jobs(base: str, ids: list[int]) -> list[dict]:
+    return [httpx.get(f"{base}/api/jobs/{i}", timeout=10).json() for i in ids]

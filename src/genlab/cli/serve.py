@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +32,10 @@ def serve(
     db_url: Annotated[
         str | None, Opt("--db-url", help="SQLAlchemy URL; default: a SQLite file in --data.")
     ] = None,
+    workers: Annotated[
+        int,
+        Opt(help="Server processes sharing the port; one runs the jobs. More serve more readers."),
+    ] = 1,
 ) -> None:
     """Serve the studio: jobs, gallery and AUTOMATIC1111's /sdapi/v1 API (docs at /docs)."""
     import uvicorn
@@ -39,10 +44,25 @@ def serve(
     from genlab.web.settings import Settings, resolve_token
 
     resolved = resolve_token(token)
-    settings = Settings(data_dir=data, db_url=db_url, host=host, port=port, token=resolved)
+    settings = Settings(
+        data_dir=data, db_url=db_url, host=host, port=port, token=resolved, workers=workers
+    )
     shown = f"[{host}]" if ":" in host else host
     console.print(f"genlab studio on http://{shown}:{port}  (data: {data}, API docs: /docs)")
     if token == "auto":
         console.print(f"token: {resolved}")
         console.print(f"open http://{shown}:{port}/login?next=/ or send 'Authorization: Bearer …'")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    # Each process builds its own app from the same settings, passed in the environment
+    # (the token too: only this user's processes can read another's environment).
+    os.environ["GENLAB_SETTINGS"] = settings.to_env()
+    uvicorn.run(
+        "genlab.web.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+    )

@@ -6,12 +6,14 @@ a token is refused before anything starts.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from genlab.core.errors import InvalidRequest
+from genlab.web.bridge import MULTIPROCESS
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_PORT = 7860  # A1111's port, so its clients find the server where they expect it
@@ -36,6 +38,7 @@ class Settings:
     max_attempts: int = 2  # a job interrupted by a crash is run once more, then failed
     cookie_secure: bool = False  # set behind HTTPS so cookies never travel in clear
     read_threads: int = 2  # the gallery's database reads (see Studio.read)
+    workers: int = 1  # server processes; one of them runs the jobs (see bridge)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -50,9 +53,11 @@ class Settings:
         if not 1 <= self.port <= 65535:
             raise InvalidRequest("port", self.port, "must be from 1 to 65535")
         positive = ("max_upload_bytes", "max_upload_pixels", "thumbnail_size", "preview_every")
-        for name in (*positive, "read_threads"):
+        for name in (*positive, "read_threads", "workers"):
             if getattr(self, name) < 1:
                 raise InvalidRequest(name, getattr(self, name), "must be a positive integer")
+        if self.workers > 1 and not MULTIPROCESS:
+            raise InvalidRequest("workers", self.workers, "1 on this system (no file locks)")
 
     @property
     def database_url(self) -> str:
@@ -69,11 +74,19 @@ class Settings:
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
+    def to_env(self) -> str:
+        """All settings as the JSON that `from_env` reads from GENLAB_SETTINGS: how
+        `genlab serve --workers N` hands them to its worker processes."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return json.dumps({**values, "data_dir": str(self.data_dir)})
+
     @classmethod
     def from_env(cls) -> Settings:
-        """Settings from GENLAB_* variables, for `uvicorn --factory` and workers that
-        cannot take arguments."""
+        """Settings from GENLAB_SETTINGS (all of them, as `to_env` writes) or GENLAB_*
+        variables, for `uvicorn --factory` and workers that cannot take arguments."""
         env = os.environ
+        if env.get("GENLAB_SETTINGS"):
+            return cls(**json.loads(env["GENLAB_SETTINGS"]))
         return cls(
             data_dir=Path(env.get("GENLAB_DATA", str(DEFAULT_DATA))),
             db_url=env.get("GENLAB_DB_URL") or None,

@@ -1,9 +1,11 @@
 """Everything a running server holds, in one object the routes (and pages) receive.
 
-`start()` runs at application start-up, before any request: migrate the database,
-make sure the local user exists, recover jobs a crash left running, sweep files a
-crash left half-done, then start the worker. `stop()` stops the worker; a job it
-was running goes back to the queue.
+`start()` runs at application start-up, before any request: migrate the database and
+make sure the local user exists (one process at a time). Then the process that takes
+the leader lock (see `bridge`) recovers jobs a crash left running, sweeps files a crash
+left half-done and starts the worker; any other process on the same data folder
+follows it, relaying progress, and takes over if it goes. `stop()` stops the worker;
+a job it was running goes back to the queue.
 
 Read-heavy routes (the gallery) run their database work with `await studio.read(fn)`
 on a small pool of its own rather than Starlette's 40-thread pool. On a 2-core
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import select
 
 from genlab.web import gallery, jobs
+from genlab.web.bridge import LEADER_LOCK, RETRY_S, RUN, START_LOCK, FileLock, Link, Relay
 from genlab.web.db import make_engine, session_factory, upgrade
 from genlab.web.models import LOCAL_USER, User
 from genlab.web.progress import ProgressHub
@@ -50,27 +54,78 @@ class Studio:
         self.worker = Worker(self.sessions, self.store, self.hub, settings, engines)
         self.local_user_id: int | None = None
         self._reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="genlab-read")
+        self.run_dir = settings.data_dir / RUN
+        self._leader = FileLock(self.run_dir / LEADER_LOCK)
+        self._run_jobs = True
+        self._relay: Relay | None = None
+        self._link: Link | None = None
+        self._watch: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def start(self, *, worker: bool = True) -> None:
-        upgrade(self.engine)
+        """Start serving; `worker=False` recovers and sweeps but runs no jobs (tests and
+        tools that only read or fill a data folder)."""
+        with FileLock(self.run_dir / START_LOCK):  # two processes never migrate at once
+            upgrade(self.engine)
+            with self.sessions() as session:
+                user = session.scalar(select(User).where(User.name == LOCAL_USER))
+                if user is None:
+                    user = User(name=LOCAL_USER)
+                    session.add(user)
+                    session.commit()
+                self.local_user_id = user.id
+        self._run_jobs = worker
+        if self._leader.acquire(wait=False):
+            self._lead()
+            return
+        log.info("another server process runs the jobs of %s; following it", self.settings.data_dir)
+        self._link = Link(self.run_dir, self.hub.deliver)
+        self.hub.forward = self._link.send
+        self._link.start()
+        self._watch = threading.Thread(target=self._wait_to_lead, name="genlab-follow", daemon=True)
+        self._watch.start()
+
+    @property
+    def leads(self) -> bool:
+        """Whether this process runs the jobs."""
+        return self._leader.held
+
+    def _lead(self) -> None:
         with self.sessions() as session:
-            user = session.scalar(select(User).where(User.name == LOCAL_USER))
-            if user is None:
-                user = User(name=LOCAL_USER)
-                session.add(user)
-                session.commit()
-            self.local_user_id = user.id
             requeued, failed = jobs.recover(session, self.settings.max_attempts)
             if requeued or failed:
                 log.warning(
                     "after an unclean stop: requeued jobs %s, failed jobs %s", requeued, failed
                 )
             self.store.sweep(gallery.referenced_paths(session))
-        if worker:
-            self.worker.start()
+        if not self._run_jobs:
+            return
+        self._relay = Relay(self.run_dir, self.hub.deliver, self.hub.snapshot)
+        self._relay.start()
+        self.hub.forward = self._relay.broadcast
+        self.hub.on_wake = self.worker.wake
+        self.worker.start()
+
+    def _wait_to_lead(self) -> None:
+        """A follower takes over when the leader's process ends, however it ends."""
+        while not self._stopping.wait(RETRY_S):
+            if self._leader.acquire(wait=False):
+                log.warning("the leading server process is gone; this one runs the jobs now")
+                if self._link is not None:
+                    self._link.stop()
+                self._lead()
+                return
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._watch is not None:
+            self._watch.join(5)
+        if self._link is not None:
+            self._link.stop()
         self.worker.stop()
+        if self._relay is not None:
+            self._relay.stop()
+        self._leader.release()
         self._reads.shutdown(wait=True)
         self.engine.dispose()
 

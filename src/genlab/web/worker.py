@@ -88,8 +88,7 @@ class RunContext:
                 jobs.set_progress(session, self.job.id, step / total)
 
     def preview(self, step: int, image: PILImage.Image) -> None:
-        png, uri = preview_image(image)
-        self.worker.hub.preview(self.job.id, step, png, uri)
+        self.worker.hub.preview(self.job.id, step, preview_image(image))
 
 
 Runner = Callable[[RunContext], list[gallery.NewImage]]
@@ -492,11 +491,10 @@ RUNNERS: dict[str, Runner] = {
 }
 
 
-def preview_image(image: PILImage.Image) -> tuple[bytes, str]:
-    """A small PNG of a preview, and the same as a data URI for SSE clients."""
+def preview_image(image: PILImage.Image) -> str:
+    """A small PNG of a preview, as a data URI for SSE clients."""
     small = image.copy()
     small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     buffer = io.BytesIO()
     small.save(buffer, format="PNG")
-    png = buffer.getvalue()
-    return png, "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -115,7 +115,7 @@ async def _generate(
     _refuse_unsupported(body)
     fields, n_iter = a1111.request_fields(body.model_dump(), img2img=img2img)
     job_id = await run_in_threadpool(_create, studio, user_id, body, fields, n_iter)
-    studio.worker.wake()
+    studio.hub.wake()
     with studio.hub.subscribe(job_id) as subscription:
         state = await run_in_threadpool(_state, studio, job_id)
         while state not in FINISHED_STATES:

@@ -80,7 +80,7 @@ def submit(studio: Studio, session: Session, user_id: int, body: AnyJobCreate) -
             init_image=init_image,
             mask=mask,
         )
-    studio.worker.wake()
+    studio.hub.wake()
     return job
 
 
