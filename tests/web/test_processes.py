@@ -15,6 +15,7 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -48,7 +49,7 @@ class Pair:
         link = Link(self.run_dir, hub.deliver)
         hub.forward = link.send
         link.start()
-        assert link.connected.wait(5), "the follower did not connect"
+        assert link.connected.wait(30), "the follower did not connect"
         return link
 
     def close(self) -> None:
@@ -67,7 +68,7 @@ def test_the_leaders_events_reach_a_followers_watchers_in_order(tmp_path: Path) 
             pair.leader.preview(7, 3, uri)
             pair.leader.publish(8, "progress", step=1, total=2)  # another job: not seen
             pair.leader.finished(7, "done", image_ids=[1, 2])
-            return [await subscription.get(timeout=5) for _ in range(4)]
+            return [await subscription.get(timeout=30) for _ in range(4)]
 
     try:
         events = asyncio.run(watch())
@@ -86,19 +87,19 @@ def test_a_follower_knows_the_running_job_and_its_preview(tmp_path: Path) -> Non
         pair.leader.started(5, total=20)
         pair.leader.step(5, 4, 20)
         pair.leader.preview(5, 4, uri)
-        wait_until(lambda: getattr(pair.follower.live(), "preview_step", 0) == 4, 5, "preview")
+        wait_until(lambda: getattr(pair.follower.live(), "preview_step", 0) == 4, 30, "preview")
         live = pair.follower.live()
         assert (live.job_id, live.step, live.total, live.preview_png) == (5, 4, 20, png)
         # One that connects mid-job learns the same from the snapshot at once.
         late = ProgressHub()
         link = pair.follow(late)
-        wait_until(lambda: late.live() is not None, 5, "snapshot")
+        wait_until(lambda: late.live() is not None, 30, "snapshot")
         caught_up = late.live()
         assert (caught_up.job_id, caught_up.step, caught_up.preview_png) == (5, 4, png)
         link.stop()
         # The leader gone, followers no longer claim a running job.
         pair.relay.stop()
-        wait_until(lambda: pair.follower.live() is None, 5, "leader gone")
+        wait_until(lambda: pair.follower.live() is None, 30, "leader gone")
     finally:
         pair.close()
 
@@ -114,14 +115,14 @@ def test_cancel_wake_and_a_followers_own_events_reach_the_leader(tmp_path: Path)
         with pair.leader.subscribe(9) as mine, other.subscribe(9) as theirs:
             # A follower cancelled a queued job: everyone's watchers hear of it.
             pair.follower.finished(9, "cancelled")
-            return await mine.get(timeout=5), await theirs.get(timeout=5)
+            return await mine.get(timeout=30), await theirs.get(timeout=30)
 
     try:
         pair.follower.request_cancel(4)
-        wait_until(lambda: pair.leader.cancel_requested(4), 5, "cancel at the leader")
-        wait_until(lambda: other.cancel_requested(4), 5, "cancel at the other follower")
+        wait_until(lambda: pair.leader.cancel_requested(4), 30, "cancel at the leader")
+        wait_until(lambda: other.cancel_requested(4), 30, "cancel at the other follower")
         pair.follower.wake()
-        wait_until(lambda: woken == [True], 5, "the leader's worker woken")
+        wait_until(lambda: woken == [True], 30, "the leader's worker woken")
         at_leader, at_other = asyncio.run(watch())
         assert at_leader is not None and at_leader["event"] == "cancelled"
         assert at_other is not None and at_other["event"] == "cancelled"
@@ -204,3 +205,26 @@ def test_a_follower_takes_over_when_the_leader_stops(settings: Settings) -> None
         wait_until(lambda: follower.leads, 10, "the follower to lead")
         job = generate(second, "a blue square")
         assert wait_for(second, job["id"])["state"] == "done"
+
+
+def test_worker_processes_get_every_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chosen = Settings(
+        data_dir=tmp_path / "data", token="a-long-token", read_threads=3, workers=2, port=7000
+    )
+    monkeypatch.setenv("GENLAB_SETTINGS", chosen.to_env())
+    assert Settings.from_env() == chosen
+
+
+def test_serve_refuses_a_worker_count_below_one(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from genlab.cli.serve import serve
+
+    app = typer.Typer()
+    app.command()(serve)
+    result = CliRunner().invoke(app, ["--workers", "0", "--data", str(tmp_path)])
+    assert result.exit_code == 2 and "workers" in result.output, result.output
+    assert "positive integer" in result.output

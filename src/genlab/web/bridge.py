@@ -164,11 +164,12 @@ class Relay:
                 self.path.unlink()
 
     def broadcast(self, message: Message, origin: _Peer | None = None) -> None:
+        # Sent under the lock, so that a follower joining meanwhile gets each event
+        # either in its snapshot or after it, never lost in between.
         with self._lock:
-            peers = [p for p in self._peers if p is not origin]
-        for peer in peers:
-            if not peer.send(message):
-                self._drop(peer)
+            lost = [p for p in self._peers if p is not origin and not p.send(message)]
+        for peer in lost:
+            self._drop(peer)
 
     def _accept(self) -> None:
         while (server := self._server) is not None:
@@ -193,8 +194,8 @@ class Relay:
         _wait_to_read(conn)
         peer = _Peer(conn)
         with self._lock:
+            peer.send(self.snapshot())
             self._peers.append(peer)
-        peer.send(self.snapshot())
         try:
             for message in messages:
                 self.deliver(message)
@@ -248,10 +249,10 @@ class Link:
                 continue
             peer = _Peer(conn)
             self._peer = peer
-            self.connected.set()
             try:
                 for message in _lines(conn):
                     self.deliver(message)
+                    self.connected.set()  # the first message: the leader knows of us
             except OSError:
                 pass
             finally:
