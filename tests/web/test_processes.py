@@ -228,3 +228,19 @@ def test_serve_refuses_a_worker_count_below_one(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--workers", "0", "--data", str(tmp_path)])
     assert result.exit_code == 2 and "workers" in result.output, result.output
     assert "positive integer" in result.output
+
+
+def test_with_several_processes_a_keep_alive_client_is_asked_to_reconnect(
+    settings: Settings,
+) -> None:
+    """Every 100th response on one connection says `Connection: close`, so long-lived
+    clients get spread over the processes again (TestClient is one connection)."""
+    with TestClient(create_app(settings.with_changes(workers=2))) as client:
+        closing = [
+            n
+            for n in range(1, 251)
+            if client.get("/api/samplers").headers.get("connection") == "close"
+        ]
+    assert closing == [100, 200]
+    with TestClient(create_app(settings)) as single:  # one process: nothing to spread
+        assert all("connection" not in single.get("/api/samplers").headers for _ in range(120))

@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, engines: EngineCache | None 
 
     from genlab import __version__
     from genlab.web import errors
+    from genlab.web.recycle import RecycleConnections
     from genlab.web.routes import a1111, auth, images, jobs, meta, pages
     from genlab.web.security import Guard
     from genlab.web.studio import Studio
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, *, engines: EngineCache | None 
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Guard, settings=settings)
+    if settings.workers > 1:
+        app.add_middleware(RecycleConnections)
     return app
 
 

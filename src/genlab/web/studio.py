@@ -63,8 +63,8 @@ class Studio:
         self._stopping = threading.Event()
 
     def start(self, *, worker: bool = True) -> None:
-        """Start serving; `worker=False` recovers and sweeps but runs no jobs (tests and
-        tools that only read or fill a data folder)."""
+        """Start serving; `worker=False` recovers and sweeps (when no server runs jobs on
+        this folder) but runs none itself: for tools that only read or fill a folder."""
         with FileLock(self.run_dir / START_LOCK):  # two processes never migrate at once
             upgrade(self.engine)
             with self.sessions() as session:
@@ -99,6 +99,7 @@ class Studio:
                 )
             self.store.sweep(gallery.referenced_paths(session))
         if not self._run_jobs:
+            self._leader.release()  # running no jobs, it need not keep others from it
             return
         self._relay = Relay(self.run_dir, self.hub.deliver, self.hub.snapshot)
         self._relay.start()
