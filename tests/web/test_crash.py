@@ -109,17 +109,22 @@ def assert_store_matches_the_database(data: Path, ids: list[int]) -> None:
     assert leftovers == []
 
 
+def serve_two_processes(tmp_path: Path, port: int) -> subprocess.Popen:
+    data, log = tmp_path / "data", tmp_path / "server.log"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", "from genlab.cli.main import main; main()", "serve"]
+    command += ["--data", str(data), "--port", str(port), "--workers", "2"]
+    with open(log, "ab") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
 def test_with_two_server_processes_a_killed_leader_is_replaced(tmp_path: Path) -> None:
     """`genlab serve --workers 2`: kill the process running the jobs; the other one takes
     over the queue (the killed job is retried once) and a new process joins."""
     data, log = tmp_path / "data", tmp_path / "server.log"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", "from genlab.cli.main import main; main()", "serve"]
-    command += ["--data", str(data), "--port", str(port), "--workers", "2"]
-    with open(log, "ab") as out:
-        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = serve_two_processes(tmp_path, port)
     try:
         wait_ready(base, server)
         body = {"kind": "generate", "model": "builtin", "steps": 40, "batch_size": 2}
@@ -148,6 +153,41 @@ def test_with_two_server_processes_a_killed_leader_is_replaced(tmp_path: Path) -
     assert jobs[running[0]["id"]]["attempts"] == 2
     assert successor != leader
     assert_store_matches_the_database(data, ids)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_worker_processes_stop_when_genlab_serve_is_killed(tmp_path: Path) -> None:
+    """Killed outright, `genlab serve` cannot stop its workers: they notice and stop on
+    their own, freeing the port and the data folder."""
+    port = free_port()
+    server = serve_two_processes(tmp_path, port)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", server)
+        workers = _children(server.pid)
+        assert len(workers) >= 2
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+    deadline = time.monotonic() + 30
+    while alive := [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
+        assert time.monotonic() < deadline, f"worker processes {alive} outlived their parent"
+        time.sleep(0.2)
+    with socket.socket() as probe:  # the port is free again
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (multiprocessing's helper and the workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _jobs(base: str, ids: list[int]) -> list[dict]:

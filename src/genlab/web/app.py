@@ -9,6 +9,11 @@ environment variables.
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from genlab.web.settings import Settings
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"  # the pages' CSS, script and vendored htmx
 
 if TYPE_CHECKING:
@@ -67,4 +73,22 @@ def create_app(settings: Settings | None = None, *, engines: EngineCache | None 
 
 
 def app_from_env() -> FastAPI:
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    if settings.workers > 1:  # one of `genlab serve --workers N`'s processes
+        _stop_with_parent()
+    return create_app(settings)
+
+
+def _stop_with_parent(poll_s: float = 1.0) -> None:
+    """Shut down cleanly (SIGTERM: the running job goes back to the queue) when the
+    process that started this one is gone. Killed outright, `genlab serve` cannot stop
+    its workers, and they would go on holding the port and the data folder."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        log.warning("the genlab serve process that started this one is gone; stopping")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="genlab-parent", daemon=True).start()
