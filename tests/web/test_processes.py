@@ -135,10 +135,11 @@ def test_the_relay_ignores_a_connection_without_its_secret(tmp_path: Path) -> No
     pair = Pair(tmp_path / "run")
     try:
         port = json.loads((tmp_path / "run" / RELAY_FILE).read_text())["port"]
-        with socket.create_connection(("127.0.0.1", port), 5) as stranger:
-            stranger.sendall(b'{"secret": "guess"}\n{"control": "cancel", "job_id": 3}\n')
-            stranger.settimeout(5)
-            assert stranger.recv(1024) == b""  # closed without a word
+        for hello in ('{"secret": "guess"}', '{"secret": "gu\u00e9ss"}', '{"secret": 7}', "hi"):
+            with socket.create_connection(("127.0.0.1", port), 5) as stranger:
+                stranger.sendall(f'{hello}\n{{"control": "cancel", "job_id": 3}}\n'.encode())
+                stranger.settimeout(5)
+                assert stranger.recv(1024) == b""  # closed without a word
         assert not pair.leader.cancel_requested(3)
     finally:
         pair.close()

@@ -159,7 +159,7 @@ class Relay:
             peers, self._peers = self._peers, []
         for peer in peers:
             peer.close()
-        with suppress(OSError), self.path.open() as handle:
+        with suppress(OSError, ValueError), self.path.open() as handle:
             if json.load(handle).get("pid") == os.getpid():
                 self.path.unlink()
 
@@ -187,7 +187,7 @@ class Relay:
         except OSError:
             hello = None
         if not isinstance(hello, dict) or not secrets.compare_digest(
-            str(hello.get("secret", "")), self.secret
+            str(hello.get("secret", "")).encode(), self.secret.encode()
         ):
             conn.close()  # not one of ours
             return
