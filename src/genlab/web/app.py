@@ -4,7 +4,8 @@ Nothing is created at import. The Studio (database, store, progress hub, worker)
 is built with the app and started in its lifespan: migrations, crash recovery and
 the worker thread run when the server starts, and the worker stops with it.
 For `uvicorn --factory genlab.web.app:app_from_env`, settings come from GENLAB_*
-environment variables.
+environment variables; `genlab serve --workers N` starts its processes that way, with
+every setting in GENLAB_SETTINGS.
 """
 
 from __future__ import annotations
