@@ -6,7 +6,8 @@ database holds the durable state; this hub only carries what changes many times 
 second and need not survive a restart (step counts, preview images).
 
 Subscribers live on an asyncio loop while the worker is a thread, so events cross
-over with `loop.call_soon_threadsafe`.
+over with `loop.call_soon_threadsafe`. With several server processes, each has its own
+hub, and `bridge` relays events between them (the worker runs in one process only).
 """
 
 from __future__ import annotations
