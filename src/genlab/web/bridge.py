@@ -24,7 +24,6 @@ folder, and `--workers` above 1 is refused.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import socket
@@ -39,8 +38,6 @@ try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
-
-log = logging.getLogger(__name__)
 
 RUN = "run"  # the data folder's area for what only lives while servers run
 LEADER_LOCK = "leader.lock"
