@@ -5,6 +5,8 @@ that names the problem and what is allowed; the CLI prints it and exits 2, the w
 app turns it into a 4xx JSON body. Anything else escaping is a bug.
 """
 
+from genlab.core.text import brief
+
 
 class GenlabError(Exception):
     """Base for errors caused by input, files or models, not by genlab's own bugs."""
@@ -17,7 +19,10 @@ class InvalidRequest(GenlabError, ValueError):
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{field}={value!r} is invalid: {allowed}")
+        # The value is quoted short and printable: it may be a 1 MB prompt, an integer
+        # of 2**70 or text with escape sequences, and the message goes to terminals,
+        # logs and every job listing.
+        super().__init__(f"{field}={brief(value)} is invalid: {allowed}")
 
 
 class ModelLoadError(GenlabError):

@@ -14,6 +14,7 @@ from typing import Any
 
 from genlab.core.errors import InvalidRequest
 from genlab.core.samplers import canonical_sampler, canonical_schedule
+from genlab.core.text import MAX_NAME_CHARS, MAX_PROMPT_CHARS, text_problem
 
 MAX_SIDE = 4096
 # A latent-diffusion UNet at 2048x2048 x 4 images already needs tens of GB; beyond
@@ -23,6 +24,7 @@ MAX_STEPS = 1000
 MAX_GUIDANCE = 100.0
 MAX_BATCH = 64
 SEED_LIMIT = 2**32  # A1111 seeds are unsigned 32-bit
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: a model may be a file or folder path
 DEFAULT_MODEL = "procedural"
 
 
@@ -76,14 +78,19 @@ class GenerationRequest:
     loras: tuple[LoraSpec, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        _check_type(self, "prompt", str)
-        _check_type(self, "negative_prompt", str)
+        check_text(self.prompt, "prompt")
+        check_text(self.negative_prompt, "negative_prompt")
         for name in ("width", "height"):
             value = getattr(self, name)
             if value is None:
                 continue
             if not _is_int(value) or value % 8 or not 8 <= value <= MAX_SIDE:
                 raise InvalidRequest(name, value, f"must be a multiple of 8 from 8 to {MAX_SIDE}")
+        # Before the pixel budget below, which multiplies by it.
+        if not _is_int(self.batch_size) or not 1 <= self.batch_size <= MAX_BATCH:
+            raise InvalidRequest(
+                "batch_size", self.batch_size, f"must be an integer from 1 to {MAX_BATCH}"
+            )
         if (
             self.width
             and self.height
@@ -109,19 +116,24 @@ class GenerationRequest:
         )
         if not _is_int(self.seed) or not -1 <= self.seed < SEED_LIMIT:
             raise InvalidRequest("seed", self.seed, f"must be -1 (random) or 0 to {SEED_LIMIT - 1}")
-        if not _is_int(self.batch_size) or not 1 <= self.batch_size <= MAX_BATCH:
-            raise InvalidRequest(
-                "batch_size", self.batch_size, f"must be an integer from 1 to {MAX_BATCH}"
-            )
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidRequest("model", self.model, "must name an engine, hub id, folder or file")
+        check_text(self.model, "model", max_chars=MAX_PATH_CHARS)
+        for name in ("init_image", "mask"):
+            if getattr(self, name) is not None:
+                check_text(getattr(self, name), name, max_chars=MAX_PATH_CHARS)
         if not _is_float(self.strength) or not 0.0 <= self.strength <= 1.0:
             raise InvalidRequest("strength", self.strength, "must be a number from 0 to 1")
         object.__setattr__(self, "strength", float(self.strength))
         if self.mask is not None and self.init_image is None:
             raise InvalidRequest("mask", self.mask, "needs an init_image to inpaint")
+        if isinstance(self.loras, (str, bytes)) or not isinstance(self.loras, (tuple, list)):
+            raise InvalidRequest("loras", self.loras, "a list of 'path' or 'path:weight'")
         loras = tuple(
-            LoraSpec.parse(item) if isinstance(item, str) else item for item in self.loras
+            LoraSpec.parse(check_text(item, "loras", max_chars=MAX_PATH_CHARS))
+            if isinstance(item, str)
+            else item
+            for item in self.loras
         )
         for lora in loras:
             if not isinstance(lora, LoraSpec) or not _is_float(lora.weight):
@@ -183,10 +195,18 @@ def _parses_as_float(text: str) -> bool:
     return True
 
 
-def _check_type(request: GenerationRequest, name: str, kind: type) -> None:
-    value = getattr(request, name)
-    if not isinstance(value, kind):
-        raise InvalidRequest(name, value, f"must be {kind.__name__}")
+def check_text(value: object, field: str, *, max_chars: int = MAX_PROMPT_CHARS) -> str:
+    """`value` if it is text genlab may store and act on (see genlab.core.text)."""
+    problem = text_problem(value, max_chars=max_chars)
+    if problem is not None:
+        raise InvalidRequest(field, value, problem)
+    assert isinstance(value, str)
+    return value
+
+
+def check_name(value: object, field: str) -> str:
+    """A short name (model, palette, method, user): text of at most MAX_NAME_CHARS."""
+    return check_text(value, field, max_chars=MAX_NAME_CHARS)
 
 
 def _canonical(name: str, value: object, canonical) -> str:
