@@ -9,6 +9,8 @@ Rows, all on the same held-out prompt set, same images per prompt and seeds:
   * random init — the same architecture with untrained weights: the floor;
   * autoencoder — the procedural images sent through the model's own autoencoder
     (encode, decode): the most any denoiser on this latent space could score.
+Each row's images are judged twice: by the detector's perceptual tolerances (v2, what
+`genlab eval adherence` uses) and by the first judge's (v1), so a change of judge shows.
 
     python benchmarks/builtin_adherence.py [--images-per-prompt 4] [--json out.json]
         [--rows procedural,builtin,ignored,random,autoencoder] [--model FOLDER]
@@ -17,7 +19,6 @@ Rows, all on the same held-out prompt set, same images per prompt and seeds:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -26,9 +27,12 @@ import torch
 
 from genlab.engines import model_defaults
 from genlab.engines.builtin import builtin_folder
-from genlab.metrics.adherence import AdherenceReport, evaluate
-from genlab.services.evaluation import adherence
+from genlab.metrics.adherence import AdherenceReport, GenerateImages, evaluate
 from genlab.services.generation import EngineCache, generate, new_request
+from genlab.world.detect import DEFAULT_TOLERANCES, TOLERANCES
+
+# The judge the table leads with, then the others on the same images.
+JUDGES = (DEFAULT_TOLERANCES, *(t for t in TOLERANCES if t != DEFAULT_TOLERANCES))
 
 
 def random_init_copy(source: Path, folder: Path) -> Path:
@@ -45,18 +49,48 @@ def random_init_copy(source: Path, folder: Path) -> Path:
     return folder
 
 
-def prompt_ignored(model: str, images_per_prompt: int, settings: dict) -> AdherenceReport:
+def judged(model: str, draw: GenerateImages, images_per_prompt: int) -> list[AdherenceReport]:
+    """The row scored by every judge in JUDGES, on the same images (drawn once)."""
+    drawn: dict[str, list] = {}
+
+    def once(prompt: str, n: int):
+        if prompt not in drawn:
+            drawn[prompt] = draw(prompt, n)
+        return drawn[prompt]
+
+    return [
+        evaluate(model, once, images_per_prompt=images_per_prompt, tolerances=judge)
+        for judge in JUDGES
+    ]
+
+
+def engine_rows(
+    model: str, images_per_prompt: int, settings: dict, *, label: str | None = None
+) -> list[AdherenceReport]:
+    """`model` drawing each prompt with seeds 0 … n-1 in one batch, as `genlab eval
+    adherence` does."""
+    engines = EngineCache()
+    base = new_request(prompt="", model=model, seed=0, **settings)
+
+    def draw(prompt: str, n: int):
+        request = base.replace(prompt=prompt, batch_size=n)
+        return list(generate(request, engines=engines).images)
+
+    return judged(label or model, draw, images_per_prompt)
+
+
+def prompt_ignored(model: str, images_per_prompt: int, settings: dict) -> list[AdherenceReport]:
     engines = EngineCache()
 
     def draw(prompt: str, n: int):
         request = new_request(prompt="", model=model, seed=0, batch_size=n, **settings)
         return list(generate(request, engines=engines).images)
 
-    return evaluate(f"{model}, prompt ignored", draw, images_per_prompt=images_per_prompt)
+    return judged(f"{model}, prompt ignored", draw, images_per_prompt)
 
 
 @torch.no_grad()
-def autoencoder_round_trip(source: Path, images_per_prompt: int) -> AdherenceReport:
+def autoencoder_round_trip(source: Path, images_per_prompt: int) -> list[AdherenceReport]:
     """Procedural renders at the model's size, encoded and decoded by its autoencoder."""
     import numpy as np
     from diffusers import AutoencoderKL
@@ -75,7 +109,7 @@ def autoencoder_round_trip(source: Path, images_per_prompt: int) -> AdherenceRep
         pixels = ((y.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().astype(np.uint8)
         return [Image.fromarray(p) for p in pixels]
 
-    return evaluate("autoencoder round trip", draw, images_per_prompt=images_per_prompt)
+    return judged("autoencoder round trip", draw, images_per_prompt)
 
 
 def main() -> None:
@@ -90,28 +124,27 @@ def main() -> None:
     rows = args.rows.split(",")
     reports = []
     if "procedural" in rows:
-        reports.append(adherence("procedural", images_per_prompt=n))
+        reports += engine_rows("procedural", n, {})
     source = builtin_folder() if args.model == "builtin" else Path(args.model)
     # A folder measured in place of the packaged model gets the packaged model's
     # tuned settings, so the rows compare weights, not settings.
     tuned = {} if args.model == "builtin" else model_defaults("builtin")
     if "builtin" in rows:
-        reports.append(adherence(args.model, images_per_prompt=n, settings=tuned))
+        reports += engine_rows(args.model, n, tuned)
     if "ignored" in rows:
-        reports.append(prompt_ignored(args.model, n, tuned))
+        reports += prompt_ignored(args.model, n, tuned)
     if "autoencoder" in rows:
-        reports.append(autoencoder_round_trip(source, n))
+        reports += autoencoder_round_trip(source, n)
     if "random" in rows:
         with tempfile.TemporaryDirectory() as tmp:
             folder = random_init_copy(source, Path(tmp) / "random-init")
-            report = adherence(str(folder), images_per_prompt=n, settings={"steps": 15})
-            reports.append(dataclasses.replace(report, model="random init"))
+            reports += engine_rows(str(folder), n, {"steps": 15}, label="random init")
     categories = [c.category for c in reports[0].categories]
-    header = f"{'model':<26}" + "".join(f"{c:>21}" for c in categories) + f"{'overall':>22}"
+    header = f"{'model':<30}" + "".join(f"{c:>21}" for c in categories) + f"{'overall':>22}"
     print(header)
     for report in reports:
         cells = {c.category: c for c in report.categories}
-        line = f"{report.model:<26}"
+        line = f"{report.model[:25] + ' ' + report.tolerances:<30}"
         for category in categories:
             c = cells[category]
             line += f"{c.accuracy:>11.3f} [{c.low:.2f},{c.high:.2f}]"

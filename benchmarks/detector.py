@@ -5,9 +5,10 @@ and count an image correct when the detected multiset of (shape, colour, size) e
 the scene's (colour is not judged in monochrome, where it is unrecoverable) and every
 relation of the scene holds between the matched detections. Prints accuracy per style
 and overall with 95% Wilson intervals and the detector's time per image, for clean,
-noisy and blurred renders (blur: sigma 1 px at 64 px; blur2: 1.5 px).
+noisy and blurred renders (blur: sigma 1 px at 64 px; blur2: 1.5 px). Every image is
+judged with each of the detector's tolerances: the first judge's (v1) is the baseline.
 
-    python benchmarks/detector.py [--n 400] [--size 64]
+    python benchmarks/detector.py [--n 400] [--size 64] [--tolerances v1 v2]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections import defaultdict
 import numpy as np
 from PIL import Image, ImageFilter
 
-from genlab.world.detect import detect, matches
+from genlab.world.detect import TOLERANCES, detect, matches
 from genlab.world.render import render
 from genlab.world.scene import Scene, random_scene
 
@@ -31,10 +32,10 @@ BLURS = {"blur": 1.0, "blur2": 1.5}
 CONDITIONS = ("clean", "noise", *BLURS)
 
 
-def correct(scene: Scene, image: Image.Image) -> tuple[bool, float]:
+def correct(scene: Scene, image: Image.Image, tolerances: str) -> tuple[bool, float]:
     """Whether the detector recovers `scene` from `image`, and its time in seconds."""
     started = time.perf_counter()
-    found = detect(image)
+    found = detect(image, tolerances=tolerances)
     return matches(scene, found), time.perf_counter() - started
 
 
@@ -62,29 +63,33 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--only", nargs="*", choices=CONDITIONS)
+    parser.add_argument("--tolerances", nargs="*", choices=list(TOLERANCES))
     args = parser.parse_args()
+    judges = args.tolerances or list(TOLERANCES)
     for how in args.only or CONDITIONS:
-        per_style: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        seconds = 0.0
+        per_style = {j: defaultdict(lambda: [0, 0]) for j in judges}
+        seconds = dict.fromkeys(judges, 0.0)
         for seed in range(args.n):
             rng = random.Random(seed)
             scene = random_scene(rng)
             image = degrade(render(scene, args.size, args.size, rng=rng), how, seed)
-            tally = per_style[scene.style]
-            good, spent = correct(scene, image)
-            tally[0] += good
-            tally[1] += 1
-            seconds += spent
-        elapsed = seconds / args.n * 1000
-        k = sum(t[0] for t in per_style.values())
-        low, high = wilson(k, args.n)
-        print(
-            f"{how} renders at {args.size}px: {k}/{args.n} = {k / args.n:.3f} "
-            f"[{low:.3f}, {high:.3f}]  ({elapsed:.0f} ms/image to detect)"
-        )
-        for style, (good, total) in sorted(per_style.items()):
-            low, high = wilson(good, total)
-            print(f"  {style:<12} {good}/{total} = {good / total:.3f} [{low:.3f}, {high:.3f}]")
+            for j in judges:
+                tally = per_style[j][scene.style]
+                good, spent = correct(scene, image, j)
+                tally[0] += good
+                tally[1] += 1
+                seconds[j] += spent
+        for j in judges:
+            elapsed = seconds[j] / args.n * 1000
+            k = sum(t[0] for t in per_style[j].values())
+            low, high = wilson(k, args.n)
+            print(
+                f"{how} renders at {args.size}px, {j} tolerances: {k}/{args.n} = "
+                f"{k / args.n:.3f} [{low:.3f}, {high:.3f}]  ({elapsed:.0f} ms/image to detect)"
+            )
+            for style, (good, total) in sorted(per_style[j].items()):
+                low, high = wilson(good, total)
+                print(f"  {style:<12} {good}/{total} = {good / total:.3f} [{low:.3f}, {high:.3f}]")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from genlab.cli.main import app
+from genlab.core.errors import InvalidRequest
 from genlab.metrics.adherence import CATEGORIES, evaluate, judge, prompt_set, summarise
 from genlab.world.dataset import HELD_OUT_PAIRS
 from genlab.world.detect import DetectedObject, Detection
@@ -88,3 +90,32 @@ def test_cli_writes_table_and_json(tmp_path: Path) -> None:
     assert set(data["categories"]) == set(CATEGORIES)
     assert data["overall"]["accuracy"] > 0.9
     assert "overall" in result.output
+
+
+def test_judge_accepts_any_shape_the_detector_found_tied() -> None:
+    tied = Detection(
+        objects=(DetectedObject("circle", "pink", "small", 0.5, 0.5, 0.9, ("circle", "hexagon")),),
+        background="white",
+        lighting="noon",
+        monochrome=False,
+    )
+    assert judge("a pink hexagon", tied) and judge("a pink circle", tied)
+    assert not judge("a pink square", tied)
+
+
+def test_reports_name_their_judge_and_refuse_unknown_ones() -> None:
+    subset = prompt_set()[:2]
+
+    def white(prompt: str, n: int) -> list[Image.Image]:
+        drawn.append(prompt)
+        return [Image.new("RGB", (64, 64), "white")] * n
+
+    drawn: list[str] = []
+    new = evaluate("blank", white, images_per_prompt=1, prompts=subset)
+    assert new.to_dict()["tolerances"] == "v2"
+    old = evaluate("blank", white, images_per_prompt=1, prompts=subset, tolerances="v1")
+    assert old.tolerances == "v1" and "v1 tolerances" in old.to_dict()["judge"]
+    drawn.clear()
+    with pytest.raises(InvalidRequest, match="tolerances='v0' is invalid"):
+        evaluate("blank", white, prompts=subset, tolerances="v0")
+    assert drawn == []  # refused before any image is drawn

@@ -14,22 +14,34 @@ background by the coverage the fitted outline predicts.
 
 Colours cannot be told apart in monochrome images (only luma survives), so there the
 detector reports `colour=None` and the style as monochrome.
+
+As the judge of a benchmark it should agree with a person, so its tolerances are
+perceptual (the "v2" tolerances): an image is grey when no part of it is more than two
+just-noticeable differences (CIELAB chroma) from grey; backgrounds are matched by ΔE*ab
+and colours named by the smallest CIEDE2000 difference; outlines are read with colour
+slightly softened, as the eye (and JPEG) resolve colour more coarsely than lightness;
+and shapes that fit almost equally well (a 9 px hexagon and circle) are all reported.
+The first judge compared raw RGB channels (a 3/255 channel spread made an image
+coloured), so a tint of a few levels, invisible to anyone, turned a grey picture into a
+coloured one; its "v1" tolerances remain for comparison (`detect(image,
+tolerances="v1")` gives exactly its detections).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import random
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from genlab.core.errors import InvalidRequest
 from genlab.world.render import LUMA, OUTLINES, _light, outline_inks
-from genlab.world.scene import SIZE_EXTENT, Scene, relation_holds
+from genlab.world.scene import SIZE_EXTENT, Scene, ShapeObject, relation_holds
 from genlab.world.vocab import COLOURS, LIGHTINGS
 
 if TYPE_CHECKING:
@@ -46,8 +58,6 @@ GROW = 0.5
 NOISE_FLOOR = 4.0
 # Components smaller than this share of a small object's box are noise, not objects.
 MIN_AREA_SHARE = 0.25
-GREY_SPREAD = 3 / 255  # max channel spread of a clean monochrome render
-NOISY = 0.01  # estimated noise sigma (0..1 scale) above which the image is smoothed
 # Outline shades whose visibility is within this ratio are a tie the lighting may flip.
 TIE = 0.85
 DENOISE = 1.0  # sigma (px) of the Gaussian that smooths noisy images
@@ -61,6 +71,86 @@ BLURS = (0.0, 0.5, 0.8, 1.1, 1.4, 1.7, 2.1, 2.6)
 # outline's fill reaches its rim without a dip).
 SADDLE = 0.5
 
+# CIELAB's just-noticeable difference, ΔE*ab ≈ 2.3 (Mahy et al. 1994; Sharma, Digital
+# Color Imaging Handbook): two colours closer than this look the same to most people.
+JND = 2.3
+# The largest gain from an RGB change (0..1) to a change of a* and b*: ~292 ΔE per unit,
+# at dark greys (the Jacobian's top singular value; 250-290 over the range of greys).
+CHROMA_GAIN = 300.0
+# Pure noise's chroma has its 99.5th percentile ~3.3 sigmas out (a Rayleigh-like tail).
+CHROMA_NOISE_SIGMAS = 3.3
+# JPEG's YCbCr (ITU-R BT.601, full range): luma and two colour differences.
+YCC = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
+    np.float32,
+)
+YCC_INVERSE = np.linalg.inv(YCC).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How the detector, as a judge, decides what a person would decide alike.
+
+    - `perceptual`: colours are compared in CIELAB (ΔE), not as RGB channel values.
+    - `grey`: the most a grey image may differ from grey: its chroma C*ab (ΔE from the
+      grey of the same lightness) when perceptual, else its channel spread (0..1).
+    - `noisy`: the estimated noise sigma (0..1) above which the image is smoothed.
+    - `chroma_blur`: sigma, in the image's own pixels, of a blur of the colour
+      difference channels alone. People resolve colour more coarsely than lightness
+      (which is why JPEG keeps colour at half resolution), so outlines are read from
+      sharp lightness and slightly soft colour.
+    - `shape_tie`, `shape_tie_share`: every shape whose outline's squared error is
+      within `shape_tie` times the best fit's, and exceeds it by at most
+      `shape_tie_share` of the object's own squared coverage, is reported as what the
+      object may be (at 9 px a hexagon and a circle differ by less than JPEG moves
+      them). The share keeps a blob that no outline fits from matching several shapes
+      at once. A tie of 1 reports the best only.
+    """
+
+    name: str
+    perceptual: bool
+    grey: float
+    noisy: float
+    chroma_blur: float = 0.0
+    shape_tie: float = 1.0
+    shape_tie_share: float = 0.0
+
+
+TOLERANCES: dict[str, Tolerances] = {
+    # The first judge: a clean monochrome render's channels differ by at most 3/255.
+    "v1": Tolerances("v1", perceptual=False, grey=3 / 255, noisy=0.01),
+    # Grey is what looks grey: within two JNDs of neutral. Tints the eye cannot see,
+    # +4/255 on one channel (chroma <= 3.7), stay grey; the palette's least colourful
+    # colour, brown, has chroma 32, and its neutral colours under overcast light (3-5
+    # from grey) are told apart by how well that light explains them (_looks_grey).
+    # Noise of sigma 0.01 (40 dB PSNR) is left unsmoothed: smoothing would cost small
+    # shapes their corners, and the thresholds' noise floor keeps specks out. The
+    # chroma blur undoes much of what JPEG's halved colour resolution moves. Blur and
+    # tie were chosen on seeds 0-8 of benchmarks/judge_validation.py (JPEG quality 90:
+    # 98.8% of verdicts kept; 3 of 1,184 wrong renders accepted, all circle-hexagon);
+    # where a second shape fits within the ratio, it exceeds the best fit by a median
+    # 0.13% of the object's squared coverage on JPEG renders (90th percentile 0.5%) but
+    # 1.1% on the shipped model's blobs (4.4%), hence the share. docs/models/builtin.md
+    # gives figures on other seeds.
+    "v2": Tolerances(
+        "v2",
+        perceptual=True,
+        grey=2 * JND,
+        noisy=0.015,
+        chroma_blur=0.8,
+        shape_tie=1.25,
+        shape_tie_share=0.005,
+    ),
+}
+DEFAULT_TOLERANCES = "v2"
+
+
+def tolerances_named(name: str) -> Tolerances:
+    """The tolerances called `name`, or a one-line error naming the allowed ones."""
+    if not isinstance(name, str) or name not in TOLERANCES:
+        raise InvalidRequest("tolerances", name, f"must be one of {', '.join(TOLERANCES)}")
+    return TOLERANCES[name]
+
 
 @dataclass(frozen=True)
 class DetectedObject:
@@ -70,6 +160,7 @@ class DetectedObject:
     x: float  # centre, 0..1 of the width
     y: float  # centre, 0..1 of the height
     shape_score: float  # soft IoU with the best (blurred) outline, 0..1
+    shapes: tuple[str, ...] = ()  # every shape that fits within the tie, best first
 
 
 @dataclass(frozen=True)
@@ -80,24 +171,24 @@ class Detection:
     monochrome: bool
 
 
-def detect(image: Image.Image) -> Detection:
-    """Detect the shapes in a Shapes World-like RGB image."""
+def detect(image: Image.Image, *, tolerances: str = DEFAULT_TOLERANCES) -> Detection:
+    """Detect the shapes in a Shapes World-like RGB image, judging grey and colours
+    by the named `tolerances` ("v2", perceptual, unless comparing with "v1")."""
+    rules = tolerances_named(tolerances)
     # 1. Work at a bounded size, in float RGB
     image = image.convert("RGB")
     scale = WORK_SIDE / max(image.size)
     if scale < 1:
         size = (max(8, round(image.width * scale)), max(8, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.BOX)
-    pixels, noise = _denoise(np.asarray(image, np.float32) / 255)  # (H, W, 3)
-    # Grey when even the most colourful pixels are grey, allowing for leftover noise
-    # (the spread of three noisy channels rarely exceeds 6 sigma); the 99.5th
-    # percentile still lands inside the smallest object (~2% of the image).
-    spread = float(np.percentile(np.ptp(pixels, axis=2), 99.5))
-    monochrome = bool(spread <= GREY_SPREAD + 6 * noise)
+    pixels, noise = _denoise(np.asarray(image, np.float32) / 255, rules.noisy)  # (H, W, 3)
+    # JPEG halves colour resolution in the image's own pixels, which reduction shrinks.
+    pixels = _soften_chroma(pixels, rules.chroma_blur * min(scale, 1.0))
+    monochrome = _looks_grey(pixels, noise, rules)
 
     # 2. Explain the border: which background colour under which lighting
     lit = _lit_palettes(pixels.shape[:2], monochrome)  # variant → (C, H, W, 3)
-    variant, background = _explain_border(pixels, lit)
+    _, variant, background = _explain_border(pixels, monochrome, rules)
     expected = lit[variant][background]  # (H, W, 3)
 
     # 3. Objects are what the background does not explain. Lighting scales contrast
@@ -120,7 +211,9 @@ def detect(image: Image.Image) -> Detection:
     ]
     blur = _common_blur(searches)
     objects = tuple(
-        _describe(_refine(search, blur), search, pixels, expected, lit[variant], monochrome)
+        _describe(
+            _refine(search, blur, rules), search, pixels, expected, lit[variant], monochrome, rules
+        )
         for search in searches
     )
     return Detection(
@@ -131,7 +224,7 @@ def detect(image: Image.Image) -> Detection:
     )
 
 
-def _denoise(pixels: NDArray) -> tuple[NDArray, float]:
+def _denoise(pixels: NDArray, noisy: float) -> tuple[NDArray, float]:
     """The pixels, smoothed by a Gaussian only when the image is noisy, and the noise
     sigma left in them. Smoothing is a known blur, which the outline matcher allows
     for like any other; on a clean render it would only soften edges."""
@@ -139,11 +232,55 @@ def _denoise(pixels: NDArray) -> tuple[NDArray, float]:
 
     residual = pixels - ndimage.median_filter(pixels, size=(3, 3, 1))
     sigma = 1.4826 * float(np.median(np.abs(residual)))  # robust noise estimate
-    if sigma <= NOISY:
+    if sigma <= noisy:
         return pixels, sigma
     # Averaging over a Gaussian of sigma s leaves 1 / (2 sqrt(pi) s) of white noise.
     smooth = ndimage.gaussian_filter(pixels, (DENOISE, DENOISE, 0))
     return smooth, sigma / (2 * np.sqrt(np.pi) * DENOISE)
+
+
+def _looks_grey(pixels: NDArray, noise: float, rules: Tolerances) -> bool:
+    """Whether the image is grey: even its most colourful pixels are, allowing for the
+    noise left in them. The 99.5th percentile still lands inside the smallest object
+    (~2% of the image), so one coloured object is enough to make the image coloured."""
+    if not rules.perceptual:
+        # The spread of three noisy channels rarely exceeds 6 sigma.
+        spread = float(np.percentile(np.ptp(pixels, axis=2), 99.5))
+        return spread <= rules.grey + 6 * noise
+    chroma = np.hypot(*_lab(pixels)[..., 1:].transpose(2, 0, 1))  # (H, W)
+    # The chroma blur lowers the noise left in the colour channels further, but by how
+    # much depends on what smoothing came before; the full allowance errs towards grey,
+    # and the border comparison below still tells a neutral scene in coloured light.
+    allowance = CHROMA_NOISE_SIGMAS * CHROMA_GAIN * noise
+    if float(np.percentile(chroma, 99.5)) > rules.grey + allowance:
+        return False
+    # Grey to the eye, but the renderer's overcast light tints its neutral colours
+    # blue by 3-5 ΔE: a white, grey and black scene in that light is a coloured scene
+    # when the lit palette explains its border better than any grey does. Ties (a
+    # grey render of a white background at noon) are grey; the margin is a fifth of a
+    # JND, above what 8-bit rounding moves.
+    coloured, _, _ = _explain_border(pixels, False, rules)
+    grey, _, _ = _explain_border(pixels, True, rules)
+    return not coloured < grey - JND / 5
+
+
+def _soften_chroma(pixels: NDArray, sigma: float) -> NDArray:
+    """The pixels with their colour-difference channels (Cb, Cr) blurred by `sigma`
+    work pixels and their luma kept."""
+    if sigma <= 0:
+        return pixels
+    from scipy import ndimage
+
+    ycc = pixels @ YCC.T
+    ycc[..., 1:] = ndimage.gaussian_filter(ycc[..., 1:], (sigma, sigma, 0), mode="nearest")
+    return ycc @ YCC_INVERSE.T
+
+
+def _lab(rgb: NDArray) -> NDArray:
+    """CIELAB (D65) of sRGB values in 0..1, any leading shape."""
+    from skimage.color import rgb2lab
+
+    return rgb2lab(np.clip(rgb, 0, 1).astype(np.float64), channel_axis=-1)
 
 
 # -- lighting -------------------------------------------------------------------------
@@ -182,19 +319,43 @@ class _FixedDraw(random.Random):
         return self.value
 
 
-def _explain_border(pixels: NDArray, lit: dict[str, NDArray]) -> tuple[str, int]:
-    """(lighting variant, background index) that best matches the image border."""
-    ring = np.zeros(pixels.shape[:2], bool)
-    edge = max(1, min(pixels.shape[:2]) // 32)
+def _ring(shape: tuple[int, int]) -> NDArray:
+    """The image border, a few pixels wide, as a mask."""
+    ring = np.zeros(shape, bool)
+    edge = max(1, min(shape) // 32)
     ring[:edge], ring[-edge:], ring[:, :edge], ring[:, -edge:] = True, True, True, True
-    observed = pixels[ring]  # (N, 3)
+    return ring
+
+
+@functools.lru_cache(maxsize=8)
+def _ring_lab(shape: tuple[int, int], monochrome: bool) -> dict[str, NDArray]:
+    """Every lit palette colour on the border, in CIELAB: variant → (C, N, 3)."""
+    ring = _ring(shape)
+    return {v: _lab(p[:, ring]) for v, p in _lit_palettes(shape, monochrome).items()}
+
+
+def _explain_border(pixels: NDArray, monochrome: bool, rules: Tolerances) -> tuple[float, str, int]:
+    """(median error, lighting variant, background index) that best matches the image
+    border: ΔE*ab with perceptual tolerances, else the sum of RGB channel differences."""
+    shape = pixels.shape[:2]
+    ring = _ring(shape)
+    if rules.perceptual:
+        observed, candidates = _lab(pixels[ring]), _ring_lab(shape, monochrome)  # (N, 3)
+    else:
+        lit = _lit_palettes(shape, monochrome)
+        observed, candidates = pixels[ring], {v: p[:, ring] for v, p in lit.items()}
     best = (np.inf, "", 0)
-    for variant, palettes in lit.items():
-        errors = np.median(np.abs(palettes[:, ring] - observed).sum(axis=2), axis=1)  # (C,)
+    for variant, palettes in candidates.items():  # (C, N, 3)
+        difference = palettes - observed
+        if rules.perceptual:
+            distances = np.linalg.norm(difference, axis=2)
+        else:
+            distances = np.abs(difference).sum(axis=2)
+        errors = np.median(distances, axis=1)  # (C,)
         index = int(errors.argmin())
         if errors[index] < best[0]:
             best = (float(errors[index]), variant, index)
-    return best[1], best[2]
+    return best
 
 
 # -- objects --------------------------------------------------------------------------
@@ -343,6 +504,11 @@ class _Search:
     window: tuple[int, int, int, int]  # x0, y0, x1, y1 of the compared pixels
     target: NDArray  # the coverage inside the window, zero away from the object
 
+    @property
+    def energy(self) -> float:
+        """The target's squared sum: what an empty outline's error would be."""
+        return float((self.target**2).sum())
+
 
 @dataclass(frozen=True)
 class _Fit:
@@ -350,6 +516,7 @@ class _Fit:
     box: tuple[float, float, float]  # centre x, centre y, radius in image pixels
     sharp: NDArray  # the outline's coverage in the search window, before blur
     blurred: NDArray  # and after
+    ties: tuple[str, ...] = ()  # shapes that fit within the shape tie, best first
 
 
 def _search(alpha: NDArray, component: NDArray, others: NDArray) -> _Search:
@@ -384,13 +551,16 @@ def _search(alpha: NDArray, component: NDArray, others: NDArray) -> _Search:
     return _Search(np.stack(errors, axis=1), np.array(boxes), (x0, y0, x1, y1), target)
 
 
-def _refine(search: _Search, blur: int) -> _Fit:
-    """The best outline and box under `blur`, refining the best first boxes."""
+def _refine(search: _Search, blur: int, rules: Tolerances) -> _Fit:
+    """The best outline and box under `blur`, refining the best first boxes, with the
+    finalists that fit within the tolerances' shape tie of it."""
     x0, y0, x1, y1 = search.window
     rows, cols = _gaussian_matrices(y1 - y0)[blur], _gaussian_matrices(x1 - x0)[blur]
     errors = search.errors[blur]  # (shapes, factors)
-    best = (np.inf, None)
-    for index in np.argsort(errors.min(axis=1))[:_FINALISTS]:
+    fits = []  # (error, fit) per finalist
+    # Small hexagons, circles and squares are near-twins: a tie needs all three refined.
+    finalists = _FINALISTS if rules.shape_tie <= 1 else 3
+    for index in np.argsort(errors.min(axis=1))[:finalists]:
         shape = list(UNIT_MOMENTS)[index]
         cx, cy, radius = search.boxes[index, errors[index].argmin()]
         candidates = [
@@ -401,10 +571,12 @@ def _refine(search: _Search, blur: int) -> _Fit:
         blurred = rows @ sharp @ cols.T  # (boxes, h, w)
         fit_errors = _scaled_errors(blurred, search.target)
         k = int(fit_errors.argmin())
-        if fit_errors[k] < best[0]:
-            best = (fit_errors[k], _Fit(shape, candidates[k], sharp[k], blurred[k]))
-    assert best[1] is not None  # there is always a finalist
-    return best[1]
+        fits.append((float(fit_errors[k]), _Fit(shape, candidates[k], sharp[k], blurred[k])))
+    fits.sort(key=lambda pair: pair[0])  # stable: on equal errors the first finalist wins
+    least, best = fits[0]
+    within = min(rules.shape_tie * least, least + rules.shape_tie_share * search.energy)
+    ties = tuple(fit.shape for error, fit in fits if error <= within)
+    return dataclasses.replace(best, ties=ties)
 
 
 def _scaled_errors(templates: NDArray, target: NDArray) -> NDArray:
@@ -431,6 +603,7 @@ def _describe(
     expected: NDArray,
     lit: NDArray,
     monochrome: bool,
+    rules: Tolerances,
 ) -> DetectedObject:
     height, width = pixels.shape[:2]
     cx, cy, radius = fit.box
@@ -451,24 +624,39 @@ def _describe(
     cover = float(fit.blurred[core].mean())
     return DetectedObject(
         shape=fit.shape,
-        colour=None if monochrome else _colour(inside, cover, pixels, expected, lit),
+        colour=None if monochrome else _colour(inside, cover, pixels, expected, lit, rules),
         size=size,
         x=float(cx / width),
         y=float(cy / height),
         shape_score=score,
+        shapes=fit.ties,
     )
 
 
-def _colour(inside: NDArray, cover: float, pixels: NDArray, expected: NDArray, lit: NDArray) -> str:
+def _colour(
+    inside: NDArray,
+    cover: float,
+    pixels: NDArray,
+    expected: NDArray,
+    lit: NDArray,
+    rules: Tolerances,
+) -> str:
     """The palette colour whose lit version best matches the object's inside, where
     the object covers `cover` of each pixel and the background the rest; the median
-    resists watercolour blotches."""
+    resists watercolour blotches. Perceptual tolerances name it by CIEDE2000, the
+    difference that follows people's judgements best, blues and greys included."""
     mixed = np.median(pixels[inside], axis=0)  # (3,)
     background = np.median(expected[inside], axis=0)  # (3,)
-    # Below half coverage the unmixing would mostly amplify noise.
+    # Below half coverage the unmixing would mostly amplify noise. (Pixels mix in RGB,
+    # as the renderer composites them, so the unmixing stays in RGB.)
     observed = background + (mixed - background) / max(cover, 0.5)
     predicted = np.median(lit[:, inside], axis=1)  # (C, 3)
-    distances = np.abs(predicted - observed).sum(axis=1)
+    if rules.perceptual:
+        from skimage.color import deltaE_ciede2000
+
+        distances = deltaE_ciede2000(_lab(predicted), _lab(observed)[None], channel_axis=-1)
+    else:
+        distances = np.abs(predicted - observed).sum(axis=1)
     return list(COLOURS)[int(distances.argmin())]
 
 
@@ -476,30 +664,25 @@ def matches(scene: Scene, found: Detection) -> bool:
     """Whether a detection shows exactly `scene`'s objects (shape, colour, size; colour
     is not judged in monochrome, where it cannot be recovered) with its relations.
 
-    Each scene object is matched to the nearest detection of the same kind, and the
-    scene's relations are checked on the detected centres (box centres, as the scene's
-    are, so the same margin applies)."""
+    Some pairing of scene objects with detections must agree on every object (its
+    shape among the detection's tied shapes) and make the scene's relations hold on
+    the detected centres (box centres, as the scene's are, so the same margin applies)."""
     mono = scene.style == "monochrome"
-
-    def kind(shape: str, colour: str | None, size: str) -> tuple[str, str | None, str]:
-        return shape, None if mono else colour, size
-
-    want = Counter(kind(o.shape, o.colour, o.size) for o in scene.objects)
-    got = Counter(kind(o.shape, o.colour, o.size) for o in found.objects)
-    if want != got:
+    if len(found.objects) != len(scene.objects):
         return False
-    free = list(found.objects)
-    matched = []
-    for obj in scene.objects:
-        pool = [
-            d
-            for d in free
-            if kind(d.shape, d.colour, d.size) == kind(obj.shape, obj.colour, obj.size)
-        ]
-        best = min(pool, key=lambda d: (d.x - obj.x) ** 2 + (d.y - obj.y) ** 2)
-        free.remove(best)
-        matched.append(best)
-    return all(
-        relation_holds(matched[r.subject_index], r.relation, matched[r.object_index])
-        for r in scene.relations
+
+    def agree(obj: ShapeObject, seen: DetectedObject) -> bool:
+        return (
+            obj.shape in (seen.shapes or (seen.shape,))
+            and (mono or obj.colour == seen.colour)
+            and obj.size == seen.size
+        )
+
+    return any(
+        all(agree(obj, seen) for obj, seen in zip(scene.objects, order, strict=True))
+        and all(
+            relation_holds(order[r.subject_index], r.relation, order[r.object_index])
+            for r in scene.relations
+        )
+        for order in itertools.permutations(found.objects)
     )
