@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from genlab.cli.errors import user_errors
+from genlab.cli.terminal import shown
 
 console = Console(highlight=False)
 
@@ -79,7 +80,7 @@ def recolor(
         distance=f"{result.distance_before:.2f} -> {result.distance_after:.2f}",
     )
     saved = save_tool_image(result.image, target_path, tool="recolor", params=params, source=image)
-    console.print(str(saved))
+    console.print(shown(saved))
     what = "reference palette" if like is not None else "target palette"
     console.print(
         f"distance to {what}: before {result.distance_before:.2f} → "
@@ -117,5 +118,5 @@ def palette(
     for hex_code, weight in zip(found.hex, found.weights):
         console.print(f"[on {hex_code}]    [/] {hex_code}  {weight * 100:5.1f}%")
     if len(found.colours) < k:
-        console.print(f"only {len(found.colours)} distinct colours in {image}")
-    console.print(str(saved))
+        console.print(f"only {len(found.colours)} distinct colours in {shown(image)}")
+    console.print(shown(saved))

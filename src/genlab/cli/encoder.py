@@ -10,6 +10,7 @@ from rich.console import Console
 
 from genlab.cli.errors import user_errors
 from genlab.cli.progress import progress_bar
+from genlab.cli.terminal import shown
 
 Opt = typer.Option
 console = Console(highlight=False)
@@ -30,8 +31,10 @@ def shapes_encoder(
     style, and its embedding becomes the feature. Writes model.safetensors and
     config.json (with the held-out accuracy of every head); point the extractor's
     --weights at the folder to use it."""
+    from genlab.services.outputs import check_output_folder
     from genlab.train.shapes_encoder import StepInfo, train_encoder
 
+    check_output_folder(out)
     with progress_bar(console) as progress:
         task = progress.add_task("shapes encoder", total=steps)
 
@@ -44,7 +47,7 @@ def shapes_encoder(
 
         result = train_encoder(out, steps, batch_size, seed, threads, on_step)
     console.print(
-        f"{result.out}: {result.params:,} parameters, {result.steps} steps, "
+        f"{shown(result.out)}: {result.params:,} parameters, {result.steps} steps, "
         f"{result.seconds / 60:.1f} min"
     )
     for head, accuracy in result.accuracy.items():

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Column, Table
 from typer.core import TyperGroup
 
 from genlab.cli.errors import user_errors
 from genlab.cli.progress import progress_bar
+from genlab.cli.terminal import shown
 
 if TYPE_CHECKING:
     from genlab.lab.measurements import MetricValue, RunMetrics
@@ -72,6 +72,7 @@ def adherence(
 
     if not 1 <= images_per_prompt <= 64:
         raise InvalidRequest("images_per_prompt", images_per_prompt, "must be 1 to 64")
+    _check_json_out(json_out)
     settings = {
         k: v
         for k, v in {"steps": steps, "sampler": sampler, "guidance_scale": guidance_scale}.items()
@@ -86,7 +87,9 @@ def adherence(
             settings=settings,
             on_prompt=lambda i, n: progress.update(task, completed=i, total=n),
         )
-    table = Table("category", "accuracy", "95% CI", "correct / images", "prompts", title=model)
+    table = Table(
+        "category", "accuracy", "95% CI", "correct / images", "prompts", title=shown(model)
+    )
     for c in report.categories:
         table.add_row(
             c.category,
@@ -104,9 +107,22 @@ def adherence(
     )
     console.print(table)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report.to_dict(), indent=2))
-        console.print(f"JSON: {json_out}")
+        _write_json(json_out, report.to_dict())
+
+
+def _check_json_out(json_out: Path | None) -> None:
+    """A --json file that cannot be written is found before the measuring starts."""
+    from genlab.services.outputs import check_output_file
+
+    if json_out is not None:
+        check_output_file(json_out, "--json")
+
+
+def _write_json(json_out: Path, data: dict[str, Any]) -> None:
+    from genlab.services.outputs import write_text_atomically
+
+    write_text_atomically(json_out, json.dumps(data, indent=2))
+    console.print(f"JSON: {shown(json_out)}")
 
 
 FoldersArg = Annotated[
@@ -176,14 +192,13 @@ def measure(
         )
     if resamples == 1 or resamples < 0:
         raise InvalidRequest("resamples", resamples, "must be 0 (no interval) or at least 2")
+    _check_json_out(json_out)
     if run is not None:
         result: Any = _measure_run(run, out, db, extractor, weights, reference, device)
     else:
         result = _compare(folders[0], folders[1], extractor, weights, resamples, device)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_dict(), indent=2))
-        console.print(f"JSON: {escape(str(json_out))}")
+        _write_json(json_out, result.to_dict())
 
 
 def _compare(
@@ -214,7 +229,7 @@ def _compare(
     table = _table("metric")
     for m in result.metrics:
         table.add_row(
-            escape(m.name),
+            shown(m.name),
             _value(m.value, m.std),
             _interval(m.low, m.high),
             " / ".join(str(n) for n in m.n),
@@ -269,8 +284,8 @@ def _measure_run(
     for group, metrics in [*rows, ("overall", result.overall)]:
         for i, (key, m) in enumerate(_ordered(metrics)):
             table.add_row(
-                escape(group) if i == 0 else "",
-                escape(names.get(key, key)),
+                shown(group) if i == 0 else "",
+                shown(names.get(key, key)),
                 _value(m.value, None),
                 _interval(m.low, m.high),
                 str(m.n),
@@ -358,4 +373,4 @@ def _interval(low: float | None, high: float | None) -> str:
 
 
 def _say(text: str) -> None:
-    console.print(escape(text))
+    console.print(shown(text))

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from genlab.cli.errors import fail, user_errors
 from genlab.cli.progress import progress_bar
+from genlab.cli.terminal import shown
 from genlab.core.request import GenerationRequest, LoadOptions
 from genlab.core.result import StepEvent
 
@@ -53,6 +54,9 @@ def generate(
     """Generate images from a prompt and save them with A1111-compatible metadata."""
     from genlab.services.generation import EngineCache, save_result
     from genlab.services.generation import generate as run
+    from genlab.services.outputs import check_output_folder
+
+    check_output_folder(out)  # before any work: a bad --out is found in a second
 
     overrides = {
         "prompt": prompt,
@@ -81,7 +85,7 @@ def generate(
         cpu_offload=cpu_offload,
     )
     engines = EngineCache()
-    with console.status(f"loading {request.model}…"):
+    with console.status(f"loading {shown(request.model)}…"):
         engines.get(request.model, load)
     with progress_bar(console) as progress:
         task = progress.add_task("generating", total=None)
@@ -91,14 +95,14 @@ def generate(
 
         result = run(request, load=load, on_step=on_step, engines=engines)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {shown(warning)}")
     saved = save_result(result, out, image_format=image_format, grid=grid, only=only)
     for path in saved.paths:
-        console.print(str(path))
+        console.print(shown(path))
     if saved.grid:
-        console.print(f"{saved.grid}  (grid)")
+        console.print(f"{shown(saved.grid)}  (grid)")
     seconds = result.timings.get("generate_s", 0.0)
-    console.print(f"{len(saved.paths)} image(s) from {result.model} in {seconds:.2f}s")
+    console.print(f"{len(saved.paths)} image(s) from {shown(result.model)} in {seconds:.2f}s")
 
 
 def build_request(

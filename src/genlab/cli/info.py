@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from genlab.cli.errors import user_errors
+from genlab.cli.terminal import shown_text
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -24,13 +25,16 @@ def info(
     from genlab.core.metadata import read_metadata
 
     meta = read_metadata(image)
+    # What a file says is shown, never obeyed: escape sequences and bidi overrides in
+    # it are printed as escapes (see genlab.cli.terminal).
     if as_json:
         if meta.record is None:
             raise MetadataError(f"{image} has no genlab record (written by {meta.source})")
-        console.print_json(json.dumps(meta.record))
+        text = json.dumps(meta.record, indent=2, ensure_ascii=False)
+        console.print(shown_text(text), markup=False)
         return
     if meta.parameters is None:
         raise MetadataError(
             f"{image} has no generation parameters (no A1111 'parameters' or genlab chunk)"
         )
-    console.print(meta.parameters, markup=False)
+    console.print(shown_text(meta.parameters), markup=False)

@@ -6,7 +6,12 @@ turns user errors into one line on stderr with exit code 2.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
 import typer
+from typer.core import TyperGroup
 
 from genlab.cli import (
     colour,
@@ -24,9 +29,50 @@ from genlab.cli import (
     upscale,
     world,
 )
+from genlab.cli.errors import fail
+
+
+class OneLineErrors(TyperGroup):
+    """The `genlab` group, whose usage errors read like genlab's own: an unknown option,
+    a missing argument or a bad value is one line on stderr (`error: …`, exit code 2),
+    not typer's usage text and boxed message. Help and exit codes are click's."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:  # a caller that handles click's exceptions itself
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            # Not standalone: click raises its errors here instead of printing them,
+            # and returns the exit code of a typer.Exit (0 after --help).
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.TyperException as err:  # click's UsageError, BadParameter, …
+            _usage_error(err)
+        except typer.Abort:  # Ctrl-C at a prompt, or end of input
+            fail("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def _usage_error(err: typer.TyperException) -> NoReturn:
+    if type(err).__name__ == "NoArgsIsHelpError":
+        sys.exit(2)  # the help text was shown; click exits 2 here too
+    message = err.format_message()
+    ctx = getattr(err, "ctx", None)
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message = f"{message.rstrip('.')} (see {ctx.command_path} {ctx.help_option_names[0]})"
+    fail(message)
+    sys.exit(2)
+
 
 app = typer.Typer(
     name="genlab",
+    cls=OneLineErrors,
     help="genlab: generate, inspect and measure images from text.",
     no_args_is_help=True,
     add_completion=False,

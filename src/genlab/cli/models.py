@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from genlab.cli.errors import user_errors
+from genlab.cli.terminal import shown
 from genlab.core.request import LoadOptions
 
 console = Console(highlight=False)
@@ -34,15 +35,15 @@ def samplers(
         return
     from genlab.engines import load_engine
 
-    with console.status(f"loading {model}…"):
+    with console.status(f"loading {shown(model)}…"):
         engine = load_engine(model, LoadOptions(config=config, allow_pickle=allow_pickle))
     accepted = engine.samplers()
     if not accepted:
         console.print(
-            f"{engine.model} ({engine.name} engine) has no samplers: it is not a diffuser."
+            f"{shown(engine.model)} ({engine.name} engine) has no samplers: it is not a diffuser."
         )
         return
-    table = Table("sampler", "schedule types", title=f"{engine.model}")
+    table = Table("sampler", "schedule types", title=shown(engine.model))
     for name, schedules in accepted:
         table.add_row(name, ", ".join(schedules))
     console.print(table)
@@ -55,5 +56,6 @@ def models() -> None:
 
     table = Table("model", "engine", "source", "description")
     for item in local_models():
-        table.add_row(item.name, item.engine, item.source, item.description)
+        # Names and sources come from folder and file names on disk.
+        table.add_row(*(shown(v) for v in (item.name, item.engine, item.source, item.description)))
     console.print(table)

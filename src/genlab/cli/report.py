@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from genlab.cli.errors import err_console, user_errors
 
 # The run is found exactly as `genlab runs` finds it: same options, same errors.
 from genlab.cli.runs import DbOpt, OutOpt, RunArg, find_run, open_run_store
+from genlab.cli.terminal import shown
 
 console = Console(highlight=False, soft_wrap=True)
 Opt = typer.Option
@@ -33,18 +33,21 @@ def report(
 ) -> None:
     """One HTML file with the run's settings, contact sheets and metric plots; prints its path."""
     from genlab.lab.report import stored_metrics, write_report
+    from genlab.services.outputs import check_output_file_or_folder
 
+    if out is not None:
+        check_output_file_or_folder(out, "--report")
     with open_run_store(out_dir, db) as store:
         run_id = find_run(store, run).id
         database = store.path
     metrics = stored_metrics(database, run_id, extractor)
     if metrics is None:
         err_console.print(
-            escape(
+            shown(
                 f"run {run_id} has no metrics yet (genlab eval --run {run_id}); "
                 "the report shows its settings and contact sheets"
             )
         )
     with err_console.status("writing the report"):
         path = write_report(database, run_id, out, metrics=metrics, extractor=extractor)
-    console.print(escape(str(path)))
+    console.print(shown(path))

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from genlab.cli.errors import fail, user_errors
+from genlab.cli.terminal import shown
 
 if TYPE_CHECKING:
     from genlab.lab.records import RunStore, RunSummary, TimingSummary
@@ -115,4 +115,4 @@ def _shown(value: object) -> str:
 
 
 def _say(text: str) -> None:
-    console.print(escape(text))
+    console.print(shown(text))

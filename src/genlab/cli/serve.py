@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from genlab.cli.errors import user_errors
+from genlab.core.errors import InvalidRequest
 
 console = Console(highlight=False)
 
@@ -27,7 +28,14 @@ def serve(
     ] = Path("genlab-data"),
     token: Annotated[
         str | None,
-        Opt(help="Require this token (Bearer header or cookie); 'auto' makes one and prints it."),
+        Opt(
+            help="Require this token (Bearer header or cookie); 'auto' makes one and prints it. "
+            "Other users can see command lines: prefer --token-file or GENLAB_TOKEN."
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        Opt("--token-file", help="Read the token from this file (a final newline is ignored)."),
     ] = None,
     db_url: Annotated[
         str | None, Opt("--db-url", help="SQLAlchemy URL; default: a SQLite file in --data.")
@@ -37,12 +45,20 @@ def serve(
         Opt(help="Server processes sharing the port; one runs the jobs. More serve more readers."),
     ] = 1,
 ) -> None:
-    """Serve the studio: jobs, gallery and AUTOMATIC1111's /sdapi/v1 API (docs at /docs)."""
+    """Serve the studio: jobs, gallery and AUTOMATIC1111's /sdapi/v1 API (docs at /docs).
+
+    The token comes from --token, else --token-file, else the GENLAB_TOKEN variable."""
     import uvicorn
 
     from genlab.web.app import create_app
-    from genlab.web.settings import Settings, resolve_token
+    from genlab.web.settings import Settings, read_token_file, resolve_token
 
+    if token is not None and token_file is not None:
+        raise InvalidRequest("token", "<hidden>", "give --token or --token-file, not both")
+    if token_file is not None:
+        token = read_token_file(token_file)
+    elif token is None:
+        token = os.environ.get("GENLAB_TOKEN") or None
     resolved = resolve_token(token)
     settings = Settings(
         data_dir=data, db_url=db_url, host=host, port=port, token=resolved, workers=workers
@@ -52,6 +68,10 @@ def serve(
     if token == "auto":
         console.print(f"token: {resolved}")
         console.print(f"open http://{shown}:{port}/login?next=/ or send 'Authorization: Bearer …'")
+    # Every file the server writes (database, journals, images, thumbnails, uploads) is
+    # this user's alone: one process-wide mask covers them all, whichever module
+    # creates them, rather than a chmod after each write that a new one could forget.
+    os.umask(0o077)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
         return

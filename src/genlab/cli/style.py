@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from genlab.cli.errors import err_console, user_errors
 from genlab.cli.progress import progress_bar
+from genlab.cli.terminal import shown
 
 console = Console(highlight=False)
 
@@ -74,7 +74,7 @@ def style(
     or --weights; without it, a random-filter VGG-19 fallback, named in the output."""
     from genlab.core.errors import InvalidRequest
     from genlab.core.images import open_image
-    from genlab.services.outputs import output_path, save_tool_image
+    from genlab.services.outputs import check_output_folder, output_path, save_tool_image
     from genlab.transfer.style import StyleConfig, StyleStep, check_inputs, stylize
 
     given: dict[str, Any] = {
@@ -106,6 +106,8 @@ def style(
     style_pil = open_image(style_image, what="style image", keep_alpha=False)
     check_inputs(content_pil, style_pil, config)
     target = output_path(out, content, "style")
+    if frames is not None:
+        check_output_folder(frames, "--frames")
 
     def save_frame(evaluation: int, image: Any) -> None:
         assert frames is not None
@@ -150,7 +152,7 @@ def style(
     if weights is not None:
         params["weights"] = weights.name
     saved = save_tool_image(result.image, target, tool="style", params=params, source=content)
-    console.print(str(saved))
+    console.print(shown(saved))
     console.print(
         f"{result.image.width}x{result.image.height} in {result.seconds:.1f}s, "
         f"features: {result.features}, seed {result.seed}, final loss {result.losses['loss']:.4g}"
@@ -159,7 +161,7 @@ def style(
 
 class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        err_console.print(f"[yellow]warning:[/] {escape(record.getMessage())}", markup=True)
+        err_console.print(f"[yellow]warning:[/] {shown(record.getMessage())}", markup=True)
 
 
 @contextmanager

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from genlab.cli.errors import user_errors
 from genlab.cli.progress import progress_bar
+from genlab.cli.terminal import shown
 from genlab.core.request import LoadOptions
 from genlab.lab.sweep import DEFAULT_BUDGET
 
@@ -78,6 +78,7 @@ def sweep(
         return
     check_budget(len(planned), budget, yes)
     check_format(image_format)
+    check_outputs(out, db)
     load = LoadOptions(device=device, dtype=dtype)
     with progress_bar(console) as progress:
         task = progress.add_task("sweeping", total=len(planned))
@@ -91,7 +92,7 @@ def sweep(
             on_cell=lambda done: progress.update(task, completed=done.done),
         )
     for warning in outcome.warnings:
-        console.print(f"[yellow]warning:[/] {escape(warning)}")
+        console.print(f"[yellow]warning:[/] {shown(warning)}")
     before = f", {outcome.skipped} from an earlier run" if outcome.skipped else ""
     _say(
         f"{len(outcome.plan)} images in {outcome.folder} ({outcome.generated} new{before}); "
@@ -99,6 +100,15 @@ def sweep(
     )
     for sheet in outcome.sheets:
         _say(f"{sheet}  (contact sheet)")
+
+
+def check_outputs(out: Path, db: Path | None) -> None:
+    """The output folder and the run database can be written, before any image is made."""
+    from genlab.services.outputs import check_output_file_or_folder, check_output_folder
+
+    check_output_folder(out)
+    if db is not None:  # a database file, or a folder to hold one
+        check_output_file_or_folder(db, "--db")
 
 
 def print_plan(planned: Plan, budget: int) -> None:
@@ -126,4 +136,4 @@ def print_plan(planned: Plan, budget: int) -> None:
 
 
 def _say(text: str) -> None:
-    console.print(escape(text))
+    console.print(shown(text))

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from genlab.cli.errors import user_errors
 from genlab.cli.progress import progress_bar
+from genlab.cli.terminal import shown
 
 Opt = typer.Option
 console = Console(highlight=False)
@@ -64,10 +65,12 @@ def text2image(
 
     import torch
 
+    from genlab.services.outputs import check_output_folder
     from genlab.train.components import load_architecture
     from genlab.train.text2image import TrainConfig
     from genlab.train.text2image import train as run_training
 
+    check_output_folder(out)
     architecture = load_architecture(arch)
     if resolution is not None and init is None:
         architecture = replace(architecture, resolution=resolution)
@@ -108,13 +111,13 @@ def text2image(
 
         result = run_training(config, data, out, on_step=on_step, resume=resume)
     if result.resumed_from:
-        console.print(f"resumed from {result.resumed_from}")
+        console.print(f"resumed from {shown(result.resumed_from)}")
     console.print(
-        f"{result.out}: {result.images} images, {result.steps} steps, "
+        f"{shown(result.out)}: {result.images} images, {result.steps} steps, "
         f"{result.seconds / 60:.1f} min on {result.device}"
     )
     if result.samples:
-        console.print(f"sample grids: {result.samples[-1].parent}")
+        console.print(f"sample grids: {shown(result.samples[-1].parent)}")
 
 
 @user_errors
@@ -139,8 +142,10 @@ def decoder(
     refined vae/ replaces the old one when the run ends. Re-running resumes."""
     import torch
 
+    from genlab.services.outputs import check_output_folder
     from genlab.train.decoder import DecoderConfig, refine_decoder
 
+    check_output_folder(model, "--model")  # the refined vae/ is written into it
     config = DecoderConfig(
         steps=steps,
         batch_size=batch_size,
@@ -162,4 +167,4 @@ def decoder(
                 console.print(f"decoder step {info.step}/{info.total} loss {info.loss:.4f}")
 
         seconds = refine_decoder(model, data, config, on_step=on_step)
-    console.print(f"{model}/vae: decoder refined, {steps} steps, {seconds / 60:.1f} min")
+    console.print(f"{shown(model)}/vae: decoder refined, {steps} steps, {seconds / 60:.1f} min")

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from genlab.cli.errors import user_errors
 from genlab.cli.progress import progress_bar
+from genlab.cli.terminal import shown
 
 console = Console(highlight=False)
 Opt = typer.Option
@@ -43,7 +44,7 @@ def upscale(
         check_scale(scale)
     source = open_image(image, what="image")
     target = output_path(out, image, "upscale")  # checks --out before any work
-    with console.status(f"loading {model}…"):
+    with console.status(f"loading {shown(model)}…"):
         upscaler = load_upscaler(
             model, scale or 2, allow_pickle=allow_pickle, device=pick_device(device)
         )
@@ -57,10 +58,10 @@ def upscale(
 
         result = upscale_image(source, upscaler, scale, tile=tile, on_tile=on_tile)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {shown(note)}")
     params = {"scale": scale, "upscaler": result.upscaler, "tile": tile}
     saved = save_tool_image(result.image, target, tool="upscale", params=params, source=image)
-    console.print(str(saved))
+    console.print(shown(saved))
     console.print(f"{source.width}x{source.height} → {result.image.width}x{result.image.height}")
 
 
@@ -93,12 +94,12 @@ def eval_sr(
         }
         typer.echo(json.dumps(report, indent=2))
         return
-    table = Table(title=f"{upscaler.name} x{scale} vs bicubic (Y, border {scale})")
+    table = Table(title=f"{shown(upscaler.name)} x{scale} vs bicubic (Y, border {scale})")
     for column in ("photo", "bicubic PSNR", "bicubic SSIM", "PSNR", "SSIM", "gain dB"):
         table.add_column(column, justify="left" if column == "photo" else "right")
     for s in scores:
         table.add_row(
-            s.photo,
+            shown(s.photo),
             f"{s.bicubic_psnr:.2f}",
             f"{s.bicubic_ssim:.4f}",
             f"{s.psnr:.2f}",
@@ -124,8 +125,10 @@ def train_sr(
     """Train genlab's ESPCN on the bundled photos (held-out photos are never used)."""
     import torch
 
+    from genlab.services.outputs import check_output_folder
     from genlab.upscale.train import TrainConfig, train
 
+    check_output_folder(out)
     config = TrainConfig(
         scale=scale,
         steps=steps,
@@ -147,6 +150,6 @@ def train_sr(
     if result.resumed_from:
         console.print(f"resumed from step {result.resumed_from}")
     console.print(
-        f"{result.weights} ({result.params} parameters, {result.steps} steps, "
+        f"{shown(result.weights)} ({result.params} parameters, {result.steps} steps, "
         f"{result.seconds:.0f}s)"
     )

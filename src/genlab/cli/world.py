@@ -10,6 +10,7 @@ from rich.console import Console
 
 from genlab.cli.errors import user_errors
 from genlab.cli.progress import progress_bar
+from genlab.cli.terminal import shown
 
 app = typer.Typer(help="Shapes World: procedural scenes and datasets.", no_args_is_help=True)
 console = Console(highlight=False)
@@ -27,9 +28,11 @@ def dataset(
 
     Held-out colour-shape and relation combinations never appear (see split.json);
     re-running on an interrupted folder finishes it."""
+    from genlab.services.outputs import check_output_folder
     from genlab.world.dataset import export
 
+    check_output_folder(out)
     with progress_bar(console) as progress:
         task = progress.add_task("rendering", total=n)
         export(out, n, size, seed=seed, on_image=lambda i: progress.update(task, completed=i))
-    console.print(f"{n} images in {out} (metadata.jsonl, split.json)")
+    console.print(f"{n} images in {shown(out)} (metadata.jsonl, split.json)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,15 @@ GENLAB_XMP_NS = "urn:genlab:metadata:1.0#"
 _XMP_RECORD = f"{{{GENLAB_XMP_NS}}}record"
 
 SOURCES = ("genlab", "a1111", "comfyui", "invokeai", "none")
+
+# Reading limits. Every text genlab keeps from a file is at most Pillow's own cap on
+# one inflated zTXt/iTXt chunk (PngImagePlugin.MAX_TEXT_CHUNK, 1 MiB): A1111 text runs
+# to a few KB and ComfyUI's workflows, the largest seen, to a few hundred KB. An
+# uncompressed tEXt chunk has no such cap in Pillow, so the length is checked here.
+MAX_TEXT_CHARS = 1024 * 1024
+# A record nests once per tool applied to an image (source_record), plus a few levels
+# of its own; a hundred is far beyond real chains and far below Python's stack.
+MAX_RECORD_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -196,7 +206,11 @@ def read_metadata(source: Path | str | Image.Image) -> ImageMetadata:
             f"{origin} is not a readable image (PNG, JPEG or WebP expected)"
         ) from None
     except OSError as err:
-        raise UnsupportedImage(f"{origin} cannot be read: {err}") from None
+        raise UnsupportedImage(f"{origin} cannot be read: {_reason(err)}") from None
+    except (SyntaxError, ValueError, EOFError, zlib.error) as err:
+        # Pillow parses the chunks before the pixel data while opening: a broken chunk,
+        # or a zTXt that inflates past its limit (a decompression bomb), ends here.
+        raise UnsupportedImage(_refusal(origin, err)) from None
 
 
 def _load(image: Image.Image, origin: str) -> None:
@@ -208,25 +222,40 @@ def _load(image: Image.Image, origin: str) -> None:
         image.load()
     except Image.DecompressionBombError as err:
         raise UnsupportedImage(f"{origin} is refused: {err}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise UnsupportedImage(f"{origin} is corrupt or truncated: {err}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as err:
+        raise UnsupportedImage(_refusal(origin, err)) from None
+
+
+def _refusal(origin: str, err: BaseException) -> str:
+    reason = _reason(err)
+    if "MAX_TEXT" in reason:  # Pillow's text limits: a zTXt/iTXt bomb or too much text
+        return f"{origin} is refused: its text chunks are too large ({reason})"
+    return f"{origin} is corrupt or truncated: {reason}"
+
+
+def _reason(err: BaseException) -> str:
+    # Pillow's messages are one line, but a corrupt file may put anything in them.
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _metadata_of(image: Image.Image, origin: str) -> ImageMetadata:
     info = image.info
-    parameters = _text(info.get("parameters"))
-    record_text = _text(info.get("genlab"))
-    comfy_prompt = _text(info.get("prompt"))
-    comfy_workflow = _text(info.get("workflow"))
-    invokeai = _text(info.get("invokeai_metadata"))
+    parameters = _text(info, "parameters", origin)
+    record_text = _text(info, "genlab", origin)
+    comfy_prompt = _text(info, "prompt", origin)
+    comfy_workflow = _text(info, "workflow", origin)
+    invokeai = _text(info, "invokeai_metadata", origin)
 
     exif = _exif(image, origin)
     if exif is not None:
         comment = exif.get_ifd(EXIF_IFD).get(USER_COMMENT)
         if parameters is None and isinstance(comment, bytes):
             parameters = decode_user_comment(comment, exif.endian) or None
+            _check_length(len(parameters or ""), "EXIF UserComment", origin)
         for tag in (_IFD0_MAKE, _IFD0_MODEL):
             value = exif.get(tag)
+            if isinstance(value, str):
+                _check_length(len(value), "EXIF Make/Model", origin)
             if isinstance(value, str) and value.startswith("prompt:"):
                 comfy_prompt = comfy_prompt or value[len("prompt:") :]
             elif isinstance(value, str) and value.startswith("workflow:"):
@@ -256,10 +285,23 @@ def _metadata_of(image: Image.Image, origin: str) -> ImageMetadata:
     )
 
 
-def _text(value: object) -> str | None:
+def _text(info: Mapping[str, Any], key: str, origin: str) -> str | None:
+    value = info.get(key)
     if isinstance(value, bytes):
+        _check_length(len(value), key, origin)
         value = value.decode("utf-8", errors="replace")
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    _check_length(len(value), key, origin)
+    return str(value)  # Pillow's iTXt is a str subclass; keep plain text
+
+
+def _check_length(length: int, what: str, origin: str) -> None:
+    if length > MAX_TEXT_CHARS:
+        raise MetadataError(
+            f"{origin}: its {what!r} text is {length} characters; genlab reads at most "
+            f"{MAX_TEXT_CHARS} (generation parameters are far shorter)"
+        )
 
 
 def _exif(image: Image.Image, origin: str) -> Image.Exif | None:
@@ -300,9 +342,10 @@ def _decode_utf16(body: bytes, byte_order: str | None) -> str:
 
 
 def _record_from_xmp(xmp: object, origin: str) -> str | None:
-    data = xmp.encode("utf-8") if isinstance(xmp, str) else xmp
+    data = xmp.encode("utf-8", errors="replace") if isinstance(xmp, str) else xmp
     if not isinstance(data, bytes) or GENLAB_XMP_NS.encode() not in data:
         return None  # someone else's XMP; nothing of ours to read
+    _check_length(len(data), "XMP", origin)
     try:
         root = ElementTree.fromstring(data)
     except ElementTree.ParseError as err:
@@ -314,10 +357,34 @@ def _record_from_xmp(xmp: object, origin: str) -> str | None:
 
 
 def _parse_record(text: str, origin: str) -> dict[str, Any]:
+    """The genlab record as a JSON object, its length and nesting bounded (anything that
+    reads it afterwards, from repr to a JSON encoder, may recurse once per level)."""
+    _check_length(len(text), "genlab", origin)
     try:
         record = json.loads(text)
+        too_deep = _depth(record) > MAX_RECORD_DEPTH
     except json.JSONDecodeError as err:
         raise MetadataError(f"{origin}: the genlab record is not valid JSON ({err})") from None
+    except RecursionError:  # nested past Python's own stack while decoding
+        too_deep = True
+    if too_deep:
+        raise MetadataError(
+            f"{origin}: the genlab record is unreadable: JSON nested more than "
+            f"{MAX_RECORD_DEPTH} levels deep"
+        )
     if not isinstance(record, dict):
         raise MetadataError(f"{origin}: the genlab record is not a JSON object")
     return record
+
+
+def _depth(value: object) -> int:
+    """How deeply JSON lists and objects nest in `value`, found without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack and deepest <= MAX_RECORD_DEPTH:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest

@@ -21,9 +21,10 @@ from typing import Any
 
 from genlab.core.errors import InvalidRequest, MetadataError
 from genlab.core.imageio import ImageMetadata, read_metadata, save_image
-from genlab.core.request import GenerationRequest
+from genlab.core.request import MAX_BATCH, SEED_LIMIT, GenerationRequest
 from genlab.core.result import GenerationResult
 from genlab.core.samplers import canonical_sampler, canonical_schedule, split_legacy_sampler
+from genlab.core.text import brief
 
 __all__ = [
     "ImageMetadata",
@@ -193,7 +194,7 @@ def parse_parameters(text: str) -> ParsedParameters:
     stripped; quoted values are JSON-decoded. `Size` stays "WxH".
     """
     *lines, last = text.strip().split("\n")
-    pairs = PARAM_PATTERN.findall(last)
+    pairs = _param_pairs(last)
     if len(pairs) < 3:
         lines.append(last)
         pairs = []
@@ -209,6 +210,31 @@ def parse_parameters(text: str) -> ParsedParameters:
         else:
             prompt = f"{prompt}\n{line}" if prompt else line
     return ParsedParameters(prompt, negative, {key: _unquote(value) for key, value in pairs})
+
+
+# The key of PARAM_PATTERN alone: the run of key characters a match attempt scans.
+_KEY_RUN = re.compile(r"\s*\w[\w \-/]*")
+
+
+def _param_pairs(line: str) -> list[tuple[str, str]]:
+    """`PARAM_PATTERN.findall(line)`, in time linear in the line's length.
+
+    findall retries a failed match one character further on. On a long run of key
+    characters with no colon after it, every retry rescans the rest of the run: time
+    quadratic in its length (16,000 characters took seconds, a 1 MB text chunk hours).
+    A match can only fail in its key (any value matches), and every start inside the
+    same run reaches the same end without a colon, so the scan skips the whole run."""
+    pairs: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(line):
+        match = PARAM_PATTERN.match(line, pos)
+        if match is not None:
+            pairs.append(match.groups())
+            pos = match.end()
+            continue
+        run = _KEY_RUN.match(line, pos)
+        pos = run.end() if run is not None else pos + 1
+    return pairs
 
 
 def _unquote(value: str) -> str:
@@ -246,7 +272,33 @@ def _request_from_record(meta: ImageMetadata) -> GenerationRequest:
     data = meta.record.get("request") if meta.record else None
     if not isinstance(data, dict):
         raise MetadataError(f"{meta.origin}: the genlab record has no 'request' object")
+    _check_batch(meta.record.get("batch"), meta.origin)
     return GenerationRequest.from_dict(data)
+
+
+def _check_batch(batch: object, origin: str) -> None:
+    """The record's batch note, which says how to reproduce an image of a batch: absent,
+    or {"size": 1..MAX_BATCH, "index": 0..size-1, "seed": a seed}."""
+    if batch is None:
+        return
+    fields = batch if isinstance(batch, dict) else {}
+    size, index, seed = (fields.get(key) for key in ("size", "index", "seed"))
+    if not (
+        _is_int(size)
+        and 1 <= size <= MAX_BATCH
+        and _is_int(index)
+        and 0 <= index < size
+        and _is_int(seed)
+        and 0 <= seed < SEED_LIMIT
+    ):
+        raise MetadataError(
+            f"{origin}: the genlab record's batch={brief(batch)} is unreadable: expected "
+            f'{{"size": 1 to {MAX_BATCH}, "index": 0 to size-1, "seed": 0 to {SEED_LIMIT - 1}}}'
+        )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _request_from_parameters(text: str, origin: str) -> GenerationRequest:
