@@ -37,10 +37,14 @@ class LoraSpec:
 
     @classmethod
     def parse(cls, text: str) -> LoraSpec:
+        # The text may come from an image's metadata: hostile, like any input.
+        check_text(text, "loras", max_chars=MAX_PATH_CHARS)
         path, sep, weight = text.rpartition(":")
         # "C:\\x.safetensors" or a path without weight: the colon is not a weight.
         if not sep or not _parses_as_float(weight):
-            return cls(path=text)
+            path, weight = text, "1"
+        if not path.strip():
+            raise InvalidRequest("loras", text, "each must name a LoRA file: 'path[:weight]'")
         return cls(path=path, weight=float(weight))
 
     def __str__(self) -> str:
@@ -166,15 +170,24 @@ class GenerationRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        """The request a JSON object describes (a stored record, an image's metadata).
+
+        The object may be hostile: anything but a request's own fields with values of
+        their types ends in InvalidRequest, never in a TypeError."""
+        if not isinstance(data, dict):
+            raise InvalidRequest("request", data, "must be a JSON object of request fields")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(key) for key in set(data) - known)
         if unknown:
             raise InvalidRequest(
                 "request", ", ".join(unknown), f"unknown fields; known: {', '.join(sorted(known))}"
             )
+        if "prompt" not in data:
+            raise InvalidRequest("prompt", None, "missing; every request has a prompt")
         data = dict(data)
-        data["loras"] = tuple(data.get("loras") or ())
-        return cls(**data)
+        if data.get("loras") is None:  # JSON null, or absent: no LoRAs
+            data["loras"] = ()
+        return cls(**data)  # __post_init__ checks every value, loras' type included
 
 
 def _is_int(value: object) -> bool:
@@ -202,6 +215,20 @@ def check_text(value: object, field: str, *, max_chars: int = MAX_PROMPT_CHARS) 
         raise InvalidRequest(field, value, problem)
     assert isinstance(value, str)
     return value
+
+
+def check_json_texts(value: Any, field: str = "") -> None:
+    """Every string of a JSON value, keys included, checked as `check_text` checks a
+    prompt: for bodies stored or echoed whole (A1111 requests, options)."""
+    if isinstance(value, str):
+        check_text(value, field or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_name(key, "field name")  # first: the name goes into messages below
+            check_json_texts(item, f"{field}.{key}" if field else key)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_json_texts(item, field)
 
 
 def check_name(value: object, field: str) -> str:

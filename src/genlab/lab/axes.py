@@ -13,11 +13,13 @@ reports it with the same message `genlab generate` gives.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from genlab.core.text import brief
 from genlab.lab.variants import VARIANT_KINDS, Edit, variants
 
 FIELD_AXES = (
@@ -40,10 +42,24 @@ _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 # A range longer than this is a typo (1-10000), not a sweep; the budget check would
 # refuse it anyway, but only after building every value.
 MAX_RANGE = 4096
+# Values on one axis, ranges counted by their length: an axis longer than the largest
+# plan (sweep.MAX_CELLS) can never run. Callers with a smaller budget (the studio) pass
+# their own `max_values`; either way values are counted before any is built, so text
+# such as "seed=0-4095,0-4095,…" is refused at once.
+MAX_AXIS_VALUES = 100_000
 
 
 class AxisError(ValueError):
     """An axis that cannot be read; the message reads well after "axis X: "."""
+
+
+class TooManyValues(AxisError):
+    """An axis with more values than allowed, found by counting (nothing was built)."""
+
+    def __init__(self, count: int, limit: int):
+        self.count = count
+        self.limit = limit
+        super().__init__(f"{count} values; a sweep makes at most {limit} images")
 
 
 @dataclass(frozen=True)
@@ -70,21 +86,25 @@ class Axis:
         if self.kind in FIELD_AXES:
             if not self.values:
                 raise AxisError(f"{self.kind} needs at least one value: {self.kind}=v1,v2")
+            check_count(self.kind, self.values, MAX_AXIS_VALUES)
             object.__setattr__(self, "values", tuple(_values(self.kind, self.values)))
 
     @classmethod
-    def parse(cls, text: str) -> Axis:
-        """`field=v1,v2,…`, `sr=a,b`, `descriptors=SET`, `order[=a,b]`, `density=SET`."""
+    def parse(cls, text: str, *, max_values: int = MAX_AXIS_VALUES) -> Axis:
+        """`field=v1,v2,…`, `sr=a,b`, `descriptors=SET`, `order[=a,b]`, `density=SET`;
+        TooManyValues when the values (ranges by their length) exceed `max_values`."""
         name, _, rest = text.partition("=")
         kind = name.strip()
         if kind in ("descriptors", "density"):
             return cls(kind, set_name=rest.strip() or None)
-        return cls(kind, tuple(_split(rest)) if rest.strip() else ())
+        values = tuple(_split(rest)) if rest.strip() else ()
+        check_count(kind, values, max_values)
+        return cls(kind, values)
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any]) -> Axis:
+    def from_table(cls, table: Mapping[str, Any], *, max_values: int = MAX_AXIS_VALUES) -> Axis:
         """A TOML axis table: `{axis = "seed", values = [1, 2]}`, `{axis = "density",
-        set = "colour"}`."""
+        set = "colour"}`; values are counted against `max_values` as in `parse`."""
         unknown = sorted(set(table) - {"axis", "values", "set"})
         if unknown or not isinstance(table.get("axis"), str):
             raise AxisError(
@@ -93,7 +113,8 @@ class Axis:
             )
         values = table.get("values", ())
         if isinstance(values, str) or not isinstance(values, Sequence):
-            raise AxisError(f"values={values!r} must be a list")
+            raise AxisError(f"values={brief(values)} must be a list")
+        check_count(table["axis"], values, max_values)
         return cls(table["axis"], tuple(values), table.get("set"))
 
     # -- text and JSON ------------------------------------------------------------------
@@ -145,6 +166,28 @@ def _split(text: str) -> list[str]:
     return [value.strip() for value in next(csv.reader([text], skipinitialspace=True))]
 
 
+def count_values(kind: str, values: Sequence[Any]) -> int:
+    """How many values `values` stand for on a `kind` axis (a range by its length),
+    worked out from the text alone: nothing is built."""
+    if kind not in INT_FIELDS | FLOAT_FIELDS:
+        return len(values)
+    number = int if kind in INT_FIELDS else float
+    total = 0
+    for value in values:
+        found = _range(value, number) if isinstance(value, str) else None
+        total += 1 if found is None else found[2]
+    return total
+
+
+def check_count(kind: str, values: Sequence[Any], limit: int) -> None:
+    # A list longer than the limit is refused before its items are even looked at.
+    if len(values) > limit:
+        raise TooManyValues(len(values), limit)
+    count = count_values(kind, values)
+    if count > limit:
+        raise TooManyValues(count, limit)
+
+
 def _values(kind: str, values: Sequence[Any]) -> list[Any]:
     converted: list[Any] = []
     for value in values:
@@ -160,25 +203,46 @@ def _values(kind: str, values: Sequence[Any]) -> list[Any]:
 
 
 def _numbers(text: str, kind: Callable[[str], Any]) -> list[Any]:
+    found = _range(text, kind)
+    if found is None:
+        try:
+            return [kind(text)]
+        except ValueError:
+            return [text]  # left for the request's validation to name
+    start, step, count = found
+    # Multiply rather than accumulate, and round, so 0.1 steps give 0.3, not 0.30000000004.
+    return [kind(round(start + i * step, 10)) for i in range(count)]
+
+
+def _range(text: str, kind: Callable[[str], Any]) -> tuple[Any, Any, int] | None:
+    """(start, step, count) of a range `low-high` or `low-high (+step)`; None for a
+    single value or text that is no range. Counting builds nothing."""
     try:
-        return [kind(text)]
+        kind(text)
+        return None
     except ValueError:
         pass
     match = _RANGE.match(text)
     if match is None:
-        return [text]  # left for the request's validation to name
+        return None
     try:
         start, stop = kind(match.group(1)), kind(match.group(2))
         step = kind(match.group(3)) if match.group(3) else kind("1")
     except ValueError:
-        return [text]
-    if step <= 0 or stop < start:
-        raise AxisError(f"range {text!r} must rise by a positive step: low-high (+step)")
-    count = round((stop - start) / step) + 1
+        return None
+    shown = brief(text)
+    if not step > 0 or not stop >= start:
+        raise AxisError(f"range {shown} must rise by a positive step: low-high (+step)")
+    if kind is int:
+        count = (stop - start) // step + 1  # exact, whatever the size of the numbers
+    else:
+        span = (stop - start) / step
+        if not math.isfinite(span) or span >= MAX_RANGE:
+            raise AxisError(f"range {shown} has over {MAX_RANGE} values")
+        count = round(span) + 1
     if count > MAX_RANGE:
-        raise AxisError(f"range {text!r} has {count} values; at most {MAX_RANGE}")
-    # Multiply rather than accumulate, and round, so 0.1 steps give 0.3, not 0.30000000004.
-    return [kind(round(start + i * step, 10)) for i in range(count)]
+        raise AxisError(f"range {shown} has {count} values; at most {MAX_RANGE}")
+    return start, step, count
 
 
 def _size(value: Any) -> tuple[int, int]:

@@ -132,8 +132,9 @@ class Plan:
         return ", ".join(f"{axis.name}={label}" for axis, label in used)
 
 
-def plan(definition: SweepDefinition) -> Plan:
-    """Every cell with its request; raises SweepError naming the axis at fault."""
+def plan(definition: SweepDefinition, *, max_cells: int = MAX_CELLS) -> Plan:
+    """Every cell with its request; raises SweepError naming the axis at fault, or
+    the number of cells when it is over `max_cells` (found before any cell is built)."""
     from genlab.services.generation import new_request
 
     fields = dict(definition.fields)
@@ -151,16 +152,17 @@ def plan(definition: SweepDefinition) -> Plan:
             found = axis.points(prompt, negative)
         except ValueError as err:
             raise SweepError(f"axis {name.upper()}: {err}") from None
+        points.append(found)
+        plans.append(AxisPlan(name, axis.title, tuple(p.label for p in found)))
+    count = len(points[0]) * len(points[1]) * len(points[2])
+    if count > max_cells:
+        raise SweepError(f"cells={count} is invalid: a sweep makes at most {max_cells} images")
+    for name, found in zip(AXIS_NAMES, points):
         for point in found:
             try:
                 new_request(**{**fields, **point.fields})
             except InvalidRequest as err:
                 raise SweepError(f"axis {name.upper()}: {err}") from None
-        points.append(found)
-        plans.append(AxisPlan(name, axis.title, tuple(p.label for p in found)))
-    count = len(points[0]) * len(points[1]) * len(points[2])
-    if count > MAX_CELLS:
-        raise SweepError(f"the sweep has {count} cells; at most {MAX_CELLS}")
     cells = []
     for iz, pz in enumerate(points[2]):
         for iy, py in enumerate(points[1]):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.core.text import brief
 from genlab.transfer.colour import _pixels, lab_to_rgb, rgb_to_lab
 from genlab.transfer.presets import PRESETS
 
@@ -88,7 +89,7 @@ def parse_hex(token: str) -> tuple[int, int, int]:
     """'#rrggbb' or '#rgb' → (r, g, b); anything else is a PaletteError naming the token."""
     text = token.strip()
     if not _HEX.fullmatch(text):
-        raise PaletteError(f"colour {token!r} is not a hex colour: use {HEX_FORMS}")
+        raise PaletteError(f"colour {brief(token)} is not a hex colour: use {HEX_FORMS}")
     digits = text[1:]
     if len(digits) == 3:
         digits = "".join(c * 2 for c in digits)
@@ -113,19 +114,41 @@ def preset(name: str) -> Palette:
 
 
 def parse_palette(spec: str) -> Palette:
-    """A preset name, a palette file, or a list of hex colours ('#hex,#hex,…')."""
+    """A preset name, a palette file, or a list of hex colours ('#hex,#hex,…'): what
+    the CLI's --palette takes. Values from the network go to `palette_from_text`."""
     text = spec.strip()
-    if text.startswith("#") or "," in text:
-        tokens = [t for t in re.split(r"[,\s]+", text) if t]
-        return Palette(tuple(parse_hex(t) for t in tokens), (1.0,) * len(tokens))
-    if text in PRESETS:
-        return preset(text)
+    if is_text_palette(text):
+        return palette_from_text(text)
     path = Path(text)
     if path.suffix.lower() in PALETTE_FILE_SUFFIXES or path.exists() or "/" in text:
         return read_palette_file(path)
     raise PaletteError(
-        f"unknown palette {spec!r}: use a preset ({', '.join(PRESETS)}), a palette file "
+        f"unknown palette {brief(spec)}: use a preset ({', '.join(PRESETS)}), a palette file "
         f"({', '.join(PALETTE_FILE_SUFFIXES)}), or hex colours like '#1a2b3c,#fff'"
+    )
+
+
+def is_text_palette(text: str) -> bool:
+    """Whether `text` is written as a preset name or hex colours rather than a file."""
+    text = text.strip()
+    return text in PRESETS or text.startswith("#") or "," in text
+
+
+def palette_from_text(spec: str) -> Palette:
+    """A preset name or hex colours ('#hex,#hex,…'), and nothing else: this never
+    touches the filesystem, so it is what a palette sent over the network may be.
+    The error for anything else depends on the text alone (not on what exists)."""
+    text = spec.strip()
+    if text in PRESETS:
+        return preset(text)
+    if is_text_palette(text):
+        tokens = [t for t in re.split(r"[,\s]+", text) if t]
+        if len(tokens) > MAX_COLOURS:
+            raise PaletteError(f"a palette needs 1 to {MAX_COLOURS} colours, got {len(tokens)}")
+        return Palette(tuple(parse_hex(t) for t in tokens), (1.0,) * len(tokens))
+    raise PaletteError(
+        f"unknown palette {brief(spec)}: use a preset ({', '.join(PRESETS)}) "
+        "or hex colours like '#1a2b3c,#fff'"
     )
 
 

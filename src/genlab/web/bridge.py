@@ -14,6 +14,12 @@ on the same folder cooperate the same way.
   queued job cancelled, a cancel or wake request) goes to the leader, which passes it
   on to everyone else. Each process then delivers events to its own subscribers
   (Server-Sent Events, A1111 callers waiting for a result) through its `ProgressHub`.
+- **Strangers cost little.** Any local user can connect to the relay's port. A
+  connection must give the secret in its first line, within HELLO_TIMEOUT_S and
+  HELLO_BYTES, before it gets a thread of its own; at most MAX_HELLOS wait for that at
+  once (others are closed at once) and at most MAX_PEERS followers are kept. A line,
+  from anyone, over MAX_LINE_BYTES ends its connection: memory stays bounded whatever
+  arrives.
 - **The database stays the truth.** Events only say what changed; a lost one delays a
   watcher until its next read of the job's row, it never loses work.
 
@@ -24,11 +30,13 @@ folder, and `--workers` above 1 is refused.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -45,8 +53,18 @@ START_LOCK = "start.lock"
 RELAY_FILE = "relay.json"
 SEND_TIMEOUT_S = 2.0  # a follower that stops reading is dropped, not waited for
 RETRY_S = 0.5  # how soon a follower reconnects, or tries the leader lock again
+# The largest message. A step preview is the biggest: a PNG of at most 256x256 pixels
+# (worker.PREVIEW_SIDE), 4 channels, about 260 KB even for noise that does not
+# compress, as base64 in a data URI (4/3): 350 KB. A MiB leaves room to spare.
+MAX_LINE_BYTES = 1 << 20
+HELLO_BYTES = 1024  # the first line, {"secret": "<32 hex digits>"}, is 46 bytes
+HELLO_TIMEOUT_S = 2.0  # a follower sends its secret as soon as it connects
+MAX_HELLOS = 8  # connections waiting to give the secret, each on a short-lived thread
+MAX_PEERS = 64  # followers: one per server process on the data folder
+READ_BYTES = 64 * 1024
 MULTIPROCESS = fcntl is not None
 
+log = logging.getLogger(__name__)
 Message = dict[str, Any]
 
 
@@ -99,6 +117,9 @@ class _Peer:
 
     def send(self, message: Message) -> bool:
         line = (json.dumps(message) + "\n").encode()
+        if len(line) > MAX_LINE_BYTES:  # the other side would drop the connection
+            log.warning("a %s message of %d bytes was not relayed", _kind(message), len(line))
+            return True
         try:
             with self.lock:
                 self.conn.sendall(line)
@@ -112,12 +133,47 @@ class _Peer:
         self.conn.close()
 
 
-def _lines(conn: socket.socket) -> Any:
-    """JSON messages from a connection until it closes."""
-    with conn.makefile("rb") as stream:
-        for line in stream:
+class _LineReader:
+    """Lines from a connection, none longer than the caller allows: what is buffered
+    never passes that limit by more than one read, whatever the other side sends."""
+
+    def __init__(self, conn: socket.socket):
+        self.conn = conn
+        self._buffer = bytearray()
+
+    def readline(self, limit: int, deadline: float | None = None) -> bytes | None:
+        """The next line, without its newline. None when the connection ends, breaks or
+        passes `deadline` (time.monotonic()), or when the line would pass `limit` bytes."""
+        searched = 0
+        while (end := self._buffer.find(b"\n", searched)) < 0:
+            if len(self._buffer) > limit:
+                return None
+            searched = len(self._buffer)
+            try:
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self.conn.settimeout(remaining)
+                chunk = self.conn.recv(READ_BYTES)
+            except OSError:  # socket.timeout included
+                return None
+            if not chunk:
+                return None
+            self._buffer += chunk
+        if end > limit:
+            return None
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        return line
+
+    def messages(self) -> Any:
+        """JSON objects until the connection ends or sends a line over MAX_LINE_BYTES."""
+        while (line := self.readline(MAX_LINE_BYTES)) is not None:
             with suppress(ValueError):
-                yield json.loads(line)
+                message = json.loads(line)
+                if isinstance(message, dict):
+                    yield message
 
 
 class Relay:
@@ -136,6 +192,7 @@ class Relay:
         self._peers: list[_Peer] = []
         self._lock = threading.Lock()
         self._server: socket.socket | None = None
+        self._hellos = threading.BoundedSemaphore(MAX_HELLOS)
 
     def start(self) -> None:
         server = socket.create_server(("127.0.0.1", 0))
@@ -174,33 +231,56 @@ class Relay:
                 conn, _address = server.accept()
             except OSError:
                 return  # closed by stop()
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            if not self._hellos.acquire(blocking=False):
+                conn.close()  # too many strangers at once; a follower retries in RETRY_S
+                continue
+            try:
+                threading.Thread(
+                    target=self._serve, args=(conn,), name="genlab-relay-hello", daemon=True
+                ).start()
+            except RuntimeError:  # no thread to be had: refuse this one, keep accepting
+                self._hellos.release()
+                conn.close()
 
     def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(SEND_TIMEOUT_S)
-        messages = _lines(conn)
+        reader = _LineReader(conn)
         try:
-            hello = next(messages, None)
-        except OSError:
-            hello = None
-        if not isinstance(hello, dict) or not secrets.compare_digest(
-            str(hello.get("secret", "")).encode(), self.secret.encode()
-        ):
+            hello = reader.readline(HELLO_BYTES, time.monotonic() + HELLO_TIMEOUT_S)
+        finally:
+            self._hellos.release()
+        if hello is None or not self._knows_secret(hello):
             conn.close()  # not one of ours
             return
+        threading.current_thread().name = "genlab-relay-peer"
         _wait_to_read(conn)
         peer = _Peer(conn)
         with self._lock:
-            peer.send(self.snapshot())
-            self._peers.append(peer)
+            admitted = len(self._peers) < MAX_PEERS
+            if admitted:
+                peer.send(self.snapshot())
+                self._peers.append(peer)
+        if not admitted:
+            log.warning("the relay already has %d followers; refusing one more", MAX_PEERS)
+            peer.close()
+            return
         try:
-            for message in messages:
+            for message in reader.messages():
                 self.deliver(message)
                 self.broadcast(message, origin=peer)
-        except OSError:
-            pass
         finally:
             self._drop(peer)
+
+    def _knows_secret(self, hello: bytes) -> bool:
+        try:
+            given = json.loads(hello).get("secret")
+        except (ValueError, AttributeError):  # not JSON, or not an object
+            return False
+        if not isinstance(given, str):
+            return False
+        # Constant time, on bytes: compare_digest refuses non-ASCII str.
+        return secrets.compare_digest(
+            given.encode("utf-8", errors="surrogatepass"), self.secret.encode()
+        )
 
     def _drop(self, peer: _Peer) -> None:
         with self._lock:
@@ -247,11 +327,9 @@ class Link:
             peer = _Peer(conn)
             self._peer = peer
             try:
-                for message in _lines(conn):
+                for message in _LineReader(conn).messages():
                     self.deliver(message)
                     self.connected.set()  # the first message: the leader knows of us
-            except OSError:
-                pass
             finally:
                 self.connected.clear()
                 self._peer = None
@@ -280,3 +358,7 @@ def _wait_to_read(conn: socket.socket) -> None:
     timeout = struct.pack("ll", int(SEND_TIMEOUT_S), 0)
     with suppress(OSError):  # without it a stuck peer blocks its sender; still correct
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
+
+
+def _kind(message: Message) -> str:
+    return str(message.get("event") or message.get("control") or "relay")[:40]

@@ -18,8 +18,10 @@ from sqlalchemy import Row, func, intersect, select
 from sqlalchemy.orm import Session
 
 from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.core.request import check_name, check_text
+from genlab.core.text import repair
 from genlab.web.models import IMAGE_ROLES, Image, ImageWord
-from genlab.web.store import ImageStore, StoredFile
+from genlab.web.store import ImageStore, PathOutsideStore, StoredFile, UndecodableFile
 
 if TYPE_CHECKING:
     from genlab.core.result import GenerationResult
@@ -27,6 +29,12 @@ if TYPE_CHECKING:
 MAX_PAGE = 200
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, any script
 MAX_WORD = 64  # the column's width; longer "words" are cut, search cuts them alike
+# A search is one SELECT per word, intersected, and SQLite allows 500 terms in a
+# compound SELECT; people search with a few words, so a few dozen is plenty.
+MAX_SEARCH_WORDS = 32
+MAX_QUERY_CHARS = 1000
+MAX_ID = 2**63 - 1  # SQLite's largest integer: no row has a larger id
+MAX_OFFSET = 2**31  # far past any gallery; SQLite's OFFSET is a 64-bit integer
 
 
 class NotFound(GenlabError):
@@ -137,8 +145,16 @@ def search(
     `role` keeps only images or only sweeps' contact sheets."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest("limit", limit, f"must be from 1 to {MAX_PAGE}")
-    if offset < 0:
-        raise InvalidRequest("offset", offset, "must be 0 or more")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidRequest("offset", offset, f"must be from 0 to {MAX_OFFSET}")
+    check_text(query, "q", max_chars=MAX_QUERY_CHARS)
+    if model is not None:
+        check_name(model, "model")
+    searched = words(query)
+    if len(searched) > MAX_SEARCH_WORDS:
+        raise InvalidRequest(
+            "q", f"{len(searched)} words", f"a search takes at most {MAX_SEARCH_WORDS} words"
+        )
     since, until = _utc(since), _utc(until)
     if since is not None and until is not None and since > until:
         raise InvalidRequest("since", since.isoformat(), "must not be after until")
@@ -146,7 +162,7 @@ def search(
     prefixes = [
         # A prefix range uses the (word, image_id) primary key as an index.
         select(ImageWord.image_id).where(ImageWord.word >= w, ImageWord.word < w + "\U0010ffff")
-        for w in words(query)
+        for w in searched
     ]
     if prefixes:
         matching = prefixes[0] if len(prefixes) == 1 else intersect(*prefixes)
@@ -192,6 +208,8 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def get_image(session: Session, image_id: int) -> Image:
+    if not 1 <= image_id <= MAX_ID:  # no such row can exist, and SQLite cannot take it
+        raise NotFound(f"image {image_id} does not exist")
     image = session.get(Image, image_id)
     if image is None:
         raise NotFound(f"image {image_id} does not exist")
@@ -221,7 +239,23 @@ def delete_image(session: Session, store: ImageStore, image_id: int, *, user_id:
 
 def thumbnail(store: ImageStore, image: Image, size: int) -> Path:
     image_file(store, image)
-    return store.thumbnail(image.path, size)
+    try:
+        return store.thumbnail(image.path, size)
+    except UndecodableFile:
+        raise UndecodableFile(f"image {image.id}'s stored file cannot be decoded") from None
+
+
+def served_file(store: ImageStore, image: Image) -> Path:
+    """An image's file, checked to be the bytes it was stored as (see ImageStore.served)."""
+    image_file(store, image)
+    try:
+        return store.served(image.path)
+    except UndecodableFile:
+        raise UndecodableFile(
+            f"image {image.id}'s stored file is damaged: its bytes no longer match their hash"
+        ) from None
+    except PathOutsideStore:
+        raise NotFound(f"the file of image {image.id} is missing from the store") from None
 
 
 def referenced_paths(session: Session) -> set[str]:
@@ -233,4 +267,4 @@ def referenced_paths(session: Session) -> set[str]:
 
 def models_in_gallery(session: Session) -> list[str]:
     rows = session.scalars(select(Image.model).where(Image.model.is_not(None)).distinct())
-    return sorted(rows)
+    return sorted(repair(row) for row in rows)

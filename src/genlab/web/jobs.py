@@ -26,19 +26,30 @@ import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from genlab.core.errors import GenlabError, InvalidRequest
-from genlab.core.request import MAX_SIDE, GenerationRequest
-from genlab.web.gallery import Forbidden, NotFound, get_image, image_file
+from genlab.core.request import (
+    MAX_SIDE,
+    SEED_LIMIT,
+    GenerationRequest,
+    check_name,
+    check_text,
+)
+from genlab.core.text import printable, repair_json
+from genlab.web.gallery import MAX_ID, Forbidden, NotFound, get_image, image_file
 from genlab.web.models import FINISHED_STATES, JOB_STATES, Job, utcnow
 from genlab.web.progress import ProgressHub
 from genlab.web.settings import Settings
-from genlab.web.store import INPUTS, ImageStore
+from genlab.web.store import INPUTS, ImageStore, StoredFile, UndecodableFile
 from genlab.web.uploads import check_image
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 MAX_N_ITER = 16
 ETA_HISTORY = 20
@@ -58,6 +69,10 @@ STYLE_MODEL = "style:vgg19"  # the queue's name for style jobs (their ETA histor
 MAX_STYLE_SIDE = 2048
 MAX_STYLE_EVALUATIONS = 5000  # all scales together; the CLI's default is 450
 STYLE_SEED_LIMIT = 2**31
+STYLE_TEXT_OPTIONS = ("optimizer", "init", "pooling")
+MAX_TILE = MAX_SIDE  # an upscale tile larger than any image is the whole image
+# A job's error is shown in every listing: one printable line, cut to this length.
+MAX_ERROR_CHARS = 500
 REQUEST_FIELDS = frozenset(f.name for f in fields(GenerationRequest))
 # Set by the server from uploads, never by a client directly.
 _INPUT_FIELDS = ("init_image", "mask", "loras")
@@ -105,7 +120,8 @@ class JobView:
         if job.state == "done":
             made = [(i.sweep_cell, i.path, i.id) for i in job.images if i.role == "image"]
         else:
-            made = [(index, path, None) for index, path in json.loads(job.cells or "[]")]
+            stored = repair_json(json.loads(job.cells or "[]"))
+            made = [(index, path, None) for index, path in stored]
         return [
             # Cells run in sheet order: columns fastest, then rows, then sheets.
             CellView(
@@ -157,15 +173,94 @@ def create_generation(
         raise InvalidRequest("mask", "given", "inpainting needs an init image too")
     fields = {k: v for k, v in fields.items() if v is not None}
     fields["model"] = check_model(str(fields.get("model") or default_model(session)))
+    init_size = None
     if init_image is not None:
-        fields["init_image"] = _store_input(session, store, settings, init_image, "init_image")
+        stored = _store_input(session, store, settings, init_image, "init_image")
+        fields["init_image"], init_size = stored.path, (stored.width, stored.height)
     if mask is not None:
-        fields["mask"] = _store_input(session, store, settings, mask, "mask")
+        fields["mask"] = _store_input(session, store, settings, mask, "mask").path
     request = new_request(**fields).with_seed()
+    check_drawn_size(request, init_size)
     kind = "img2img" if init_image is not None else "generate"
     return _enqueue(
         session, owner_id, kind, request.model, {"request": request.to_dict(), "n_iter": n_iter}
     )
+
+
+def check_drawn_size(request: GenerationRequest, init_size: tuple[int, int] | None) -> None:
+    """Refuse now what the worker would refuse: a side left out is filled in when the
+    job runs (from the init image, or the model's native size), and only then does the
+    request's pixel limit see both sides."""
+    from genlab.engines import engine_name_for
+
+    if request.width is not None and request.height is not None:
+        return  # the request checked both itself
+    if request.width is None and request.height is None:
+        return  # the model's own size (or the init image's): what it is made for
+    procedural = engine_name_for(request.model) == "procedural"
+    if init_size is not None and not procedural:
+        # As the engines do (and A1111): the init image's side, down to a multiple of 8.
+        width, height = (side // 8 * 8 for side in init_size)
+        source = "from the init image"
+    else:
+        native = native_side(request.model)
+        # A native size unknown without loading the model (a hub pipeline, a single
+        # file) is taken as the given side: most checkpoints are made for squares.
+        width = height = native or request.width or request.height
+        source = "the model's native size" if native else "as a square"
+    missing, filled = ("height", height) if request.height is None else ("width", width)
+    try:
+        request.replace(width=request.width or width, height=request.height or height)
+    except InvalidRequest as err:
+        raise InvalidRequest(
+            err.field, err.value, f"{err.allowed}; the {missing} left out is {filled} px, {source}"
+        ) from None
+
+
+def native_side(model: str) -> int | None:
+    """The side a model draws when a request leaves width and height out, where it can
+    be read without loading the model: the shipped engines and diffusers folders."""
+    from genlab.engines import engine_name_for
+
+    if engine_name_for(model) == "procedural":
+        from genlab.engines.procedural import DEFAULT_SIDE
+
+        return DEFAULT_SIDE
+    folder = pipeline_folder(model)
+    if folder is None:
+        return None
+    unet = read_json(folder / "unet" / "config.json")
+    vae = read_json(folder / "vae" / "config.json")
+    sample, blocks = unet.get("sample_size"), vae.get("block_out_channels")
+    if isinstance(sample, (list, tuple)) and sample:
+        sample = sample[0]
+    if isinstance(sample, bool) or not isinstance(sample, int) or not isinstance(blocks, list):
+        return None
+    # The VAE halves the image once per block after the first (vae_scale_factor).
+    return sample * 2 ** (len(blocks) - 1)
+
+
+def pipeline_folder(model: str) -> Path | None:
+    """The diffusers folder a model runs from, when it is one (the built-in model, or
+    a local pipeline folder); None for procedural, single files and hub ids."""
+    from genlab.engines import engine_name_for
+
+    engine = engine_name_for(model)
+    if engine == "builtin":
+        from genlab.engines.builtin import builtin_folder
+
+        return builtin_folder()
+    if engine == "diffusers" and (Path(model) / "model_index.json").is_file():
+        return Path(model)
+    return None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def create_recolor(
@@ -179,23 +274,24 @@ def create_recolor(
     strength: float = 1.0,
     seed: int = 0,
 ) -> Job:
-    """Queue a recolour of a gallery image, like another one or onto a palette."""
+    """Queue a recolour of a gallery image, like another one or onto a palette: a
+    preset or hex colours, never a palette file (that would be a path on the server)."""
     from genlab.transfer.colour import METHODS
-    from genlab.transfer.palette import parse_palette
+    from genlab.transfer.palette import palette_from_text
 
     get_image(session, image_id)
     if (palette is None) == (like_image_id is None):
         raise InvalidRequest("palette/like_image_id", "both or neither", "give exactly one")
     if palette is not None:
-        parse_palette(palette)  # fail now, not in the worker
-        if "/" in palette or "\\" in palette or palette.startswith("."):
-            raise InvalidRequest("palette", palette, "a preset name or '#hex,#hex,…'")
+        palette_from_text(check_name(palette, "palette"))  # fail now, not in the worker
     if like_image_id is not None:
         get_image(session, like_image_id)
-        if method not in METHODS:
+        if check_name(method, "method") not in METHODS:
             raise InvalidRequest("method", method, f"one of {', '.join(METHODS)}")
     if isinstance(strength, bool) or not 0.0 <= float(strength) <= 1.0:
         raise InvalidRequest("strength", strength, "a number from 0 to 1")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise InvalidRequest("seed", seed, f"an integer from 0 to {SEED_LIMIT - 1}")
     payload = {
         "image_id": image_id,
         "palette": palette,
@@ -221,11 +317,13 @@ def create_upscale(
     from genlab.upscale.loaders import MODEL_NAMES, check_scale
 
     source = get_image(session, image_id)
-    if model not in MODEL_NAMES:
+    if check_name(model, "model") not in MODEL_NAMES:
         raise InvalidRequest("model", model, f"one of {', '.join(MODEL_NAMES)}")
     check_scale(scale)
-    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
-        raise InvalidRequest("tile", tile, "0 (whole image) or a tile size in pixels")
+    if isinstance(tile, bool) or not isinstance(tile, int) or not 0 <= tile <= MAX_TILE:
+        raise InvalidRequest(
+            "tile", tile, f"0 (whole image) or a tile size in pixels, at most {MAX_TILE}"
+        )
     side = max(source.width, source.height) * scale
     if side > MAX_SIDE:
         raise InvalidRequest("scale", scale, f"the result would be {side} px; at most {MAX_SIDE}")
@@ -247,14 +345,15 @@ def create_style(
     gallery images or uploads; `options` are StyleConfig's fields (STYLE_OPTIONS)."""
     import secrets
 
-    from PIL import Image as PILImage
-
     from genlab.transfer.style import StyleConfig, check_inputs
 
     unknown = sorted(set(options) - set(STYLE_OPTIONS))
     if unknown:
         raise InvalidRequest("style", ", ".join(unknown), f"options are {', '.join(STYLE_OPTIONS)}")
     options = {k: v for k, v in options.items() if v is not None}
+    for name in STYLE_TEXT_OPTIONS:
+        if name in options:
+            check_name(options[name], name)
     seed = options.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not -1 <= seed < STYLE_SEED_LIMIT:
         raise InvalidRequest("seed", seed, f"-1 (random) or 0 to {STYLE_SEED_LIMIT - 1}")
@@ -263,21 +362,23 @@ def create_style(
     config = StyleConfig(**options)
     if config.size > MAX_STYLE_SIDE:
         raise InvalidRequest("size", config.size, f"at most {MAX_STYLE_SIDE} px on this server")
-    budget = [config.coarse_iterations] * (config.scales - 1) + [config.iterations]
-    if sum(budget) > MAX_STYLE_EVALUATIONS:
+    # Counted before the per-scale list is built: `scales` may be any integer.
+    evaluations = config.coarse_iterations * (config.scales - 1) + config.iterations
+    if evaluations > MAX_STYLE_EVALUATIONS:
         raise InvalidRequest(
             "iterations",
-            sum(budget),
+            evaluations,
             f"at most {MAX_STYLE_EVALUATIONS} evaluations over all scales on this server",
         )
+    budget = [config.coarse_iterations] * (config.scales - 1) + [config.iterations]
     inputs = {
         name: _tool_input(session, store, settings, source, name)
         for name, source in (("content_image", content), ("style_image", style))
     }
     # Image.open reads only the header: enough for the sizes, and refused early.
-    files = [_tool_input_path(session, store, inputs[n]) for n in ("content_image", "style_image")]
-    with PILImage.open(files[0]) as content_file, PILImage.open(files[1]) as style_file:
-        sizes, _ = check_inputs(content_file, style_file, config)
+    content_file = _open_header(session, store, inputs["content_image"], "content_image")
+    with content_file, _open_header(session, store, inputs["style_image"], "style_image") as style:
+        sizes, _ = check_inputs(content_file, style, config)
     # Work: evaluations weighted by the pixels each scale has (per 256x256 image).
     units = sum(n * w * h for n, (w, h) in zip(budget, sizes)) / 256**2
     data = {**inputs, "config": options, "work_units": units}
@@ -311,8 +412,15 @@ def create_sweep(
             continue
         if name not in AXIS_NAMES:
             raise InvalidRequest("axis", name, "x, y or z")
+        _check_texts(given, name)
         try:
-            axis = Axis.parse(given) if isinstance(given, str) else Axis.from_table(given)
+            # Values are counted before any is made: "seed=0-4095,0-4095,…" is refused
+            # from its text, not after building a million of them.
+            axis = (
+                Axis.parse(given, max_values=MAX_SWEEP_CELLS)
+                if isinstance(given, str)
+                else Axis.from_table(given, max_values=MAX_SWEEP_CELLS)
+            )
         except AxisError as err:
             raise SweepError(f"axis {name.upper()}: {err}") from None
         if axis.kind == "model":
@@ -320,11 +428,7 @@ def create_sweep(
             axis = dataclasses.replace(axis, values=models)
         parsed[name] = axis
     definition = SweepDefinition(fields, parsed).resolved()
-    planned = plan(definition)
-    if len(planned) > MAX_SWEEP_CELLS:
-        raise InvalidRequest(
-            "cells", len(planned), f"a sweep job makes at most {MAX_SWEEP_CELLS} images"
-        )
+    planned = plan(definition, max_cells=MAX_SWEEP_CELLS)
     units = sum(
         1 if engine_name_for(c.request.model) == "procedural" else c.request.steps
         for c in planned.cells
@@ -342,6 +446,20 @@ def create_sweep(
     return _enqueue(session, owner_id, "sweep", fields["model"], data)
 
 
+def _check_texts(value: Any, field: str) -> None:
+    """Every string in an axis (its flag text, or a table's keys and values) is text
+    genlab may store: it ends up in prompts, labels and the job's stored request."""
+    if isinstance(value, str):
+        check_text(value, field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_name(key, field)
+            _check_texts(item, f"{field}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_texts(item, field)
+
+
 def _tool_input(
     session: Session, store: ImageStore, settings: Settings, source: ImageInput, name: str
 ) -> dict[str, Any]:
@@ -350,7 +468,22 @@ def _tool_input(
     if source.image_id is not None and source.data is None:
         get_image(session, source.image_id)
         return {"image_id": source.image_id}
-    return {"path": _store_input(session, store, settings, source, name)}
+    return {"path": _store_input(session, store, settings, source, name).path}
+
+
+def _open_header(
+    session: Session, store: ImageStore, given: dict[str, Any], name: str
+) -> PILImage.Image:
+    """A tool's input opened lazily (its header, for the size); a stored file that is
+    no image any more (damaged on disk) is refused now rather than in the worker."""
+    from PIL import Image as PILImage
+
+    path = _tool_input_path(session, store, given)
+    try:
+        return PILImage.open(path)
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError):
+        what = f"image {given['image_id']}" if given.get("image_id") is not None else "upload"
+        raise UndecodableFile(f"{name}: {what}'s stored file cannot be decoded") from None
 
 
 def _tool_input_path(session: Session, store: ImageStore, given: dict[str, Any]) -> Any:
@@ -361,7 +494,7 @@ def _tool_input_path(session: Session, store: ImageStore, given: dict[str, Any])
 
 def _store_input(
     session: Session, store: ImageStore, settings: Settings, source: ImageInput, name: str
-) -> str:
+) -> StoredFile:
     """Check an input image and keep its bytes under inputs/ (content-addressed)."""
     if (source.data is None) == (source.image_id is None):
         raise InvalidRequest(name, "both or neither", "give image bytes or a gallery image id")
@@ -377,8 +510,7 @@ def _store_input(
         what=name,
     )
     width, height = checked.image.size
-    stored = store.put_bytes(data, width, height, suffix=_SUFFIX[checked.format], area=INPUTS)
-    return stored.path
+    return store.put_bytes(data, width, height, suffix=_SUFFIX[checked.format], area=INPUTS)
 
 
 def _enqueue(
@@ -404,6 +536,8 @@ def _enqueue(
 
 
 def get_job(session: Session, job_id: int) -> Job:
+    if not 1 <= job_id <= MAX_ID:  # no such row can exist, and SQLite cannot take it
+        raise NotFound(f"job {job_id} does not exist")
     job = session.get(Job, job_id, options=[selectinload(Job.images)])
     if job is None:
         raise NotFound(f"job {job_id} does not exist")
@@ -411,7 +545,9 @@ def get_job(session: Session, job_id: int) -> Job:
 
 
 def payload(job: Job) -> dict[str, Any]:
-    return json.loads(job.request)
+    """A job's request as stored; text an older version stored with lone surrogates
+    (which no response can encode) comes back repaired."""
+    return repair_json(json.loads(job.request))
 
 
 def view(session: Session, hub: ProgressHub, job_id: int) -> JobView:
@@ -664,7 +800,7 @@ def finish(
     values: dict[str, Any] = {
         "state": state,
         "finished_at": utcnow(),
-        "error": error,
+        "error": None if error is None else error_line(error),
         "cells": None,
     }
     if state == "done":
@@ -672,6 +808,12 @@ def finish(
     session.execute(update(Job).where(Job.id == job_id).values(**values))
     if commit:
         session.commit()
+
+
+def error_line(text: str) -> str:
+    """An error as a job keeps and shows it: one short printable line (a message may
+    quote a long prompt or carry escape codes, and every job listing repeats it)."""
+    return printable(" ".join(text.split()), max_chars=MAX_ERROR_CHARS, newlines=False)
 
 
 def requeue(session: Session, job_id: int) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from genlab.core.errors import InvalidRequest
-from genlab.core.request import DEFAULT_MODEL
+from genlab.core.request import DEFAULT_MODEL, check_json_texts, check_name
 from genlab.web.models import Option
 
 MODEL_OPTION = "sd_model_checkpoint"
@@ -63,6 +63,8 @@ def set_options(session: Session, values: dict[str, Any]) -> dict[str, Any]:
     for key, value in values.items():
         if not isinstance(key, str) or not 0 < len(key) <= 128:
             raise InvalidRequest("option", key, "names are 1 to 128 characters")
+        check_name(key, "option")
+        check_json_texts(value, key)  # stored, then read back by every client
         session.merge(Option(key=key, value=json.dumps(value)))
     session.commit()
     return get_options(session)

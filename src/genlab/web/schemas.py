@@ -3,7 +3,10 @@
 Field names are the project's vocabulary (prompt, negative_prompt, steps,
 guidance_scale, sampler, seed, width, height). Fields left out take the model's
 tuned defaults. Validation of values happens once, in GenerationRequest; these
-schemas only fix the shapes.
+schemas only fix the shapes, and bound the ids that go to the database as they are.
+
+Public shapes read rows that older versions may have stored with lone surrogates in
+their text (no response can encode those): such text comes out repaired.
 """
 
 from __future__ import annotations
@@ -15,8 +18,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
-from genlab.web.jobs import JobView
+from genlab.core.text import repair, repair_json
+from genlab.web.gallery import MAX_ID
+from genlab.web.jobs import JobView, error_line
 from genlab.web.models import Image
+
+# A gallery image's id: SQLite integers stop at 2**63 - 1.
+ImageId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class _Create(BaseModel):
@@ -51,17 +59,17 @@ class GenerateJobCreate(_GenerationFields):
 class Img2ImgJobCreate(_GenerationFields):
     kind: Literal["img2img"]
     init_image: str | None = Field(default=None, description="Base64 or a data: URI.")
-    init_image_id: int | None = Field(default=None, description="Or a gallery image.")
+    init_image_id: ImageId | None = Field(default=None, description="Or a gallery image.")
     mask: str | None = Field(default=None, description="Inpainting mask, white = repaint.")
-    mask_id: int | None = None
+    mask_id: ImageId | None = None
     strength: float | None = None
 
 
 class RecolorJobCreate(_Create):
     kind: Literal["recolor"]
-    image_id: int
+    image_id: ImageId
     palette: str | None = Field(default=None, description="A preset or '#hex,#hex,…'.")
-    like_image_id: int | None = Field(default=None, description="Or a gallery image's colours.")
+    like_image_id: ImageId | None = Field(default=None, description="Or a gallery image's colours.")
     method: str = "reinhard"
     strength: float = 1.0
     seed: int = 0
@@ -69,7 +77,7 @@ class RecolorJobCreate(_Create):
 
 class UpscaleJobCreate(_Create):
     kind: Literal["upscale"]
-    image_id: int
+    image_id: ImageId
     scale: int = Field(default=2, description="2 or 4.")
     model: str = Field(default="espcn", description="espcn (shipped), bicubic or lanczos.")
     tile: int = Field(default=256, description="Tile size in input pixels; 0 = whole image.")
@@ -80,9 +88,9 @@ class StyleJobCreate(_Create):
 
     kind: Literal["style"]
     content_image: str | None = Field(default=None, description="Base64 or a data: URI.")
-    content_image_id: int | None = Field(default=None, description="Or a gallery image.")
+    content_image_id: ImageId | None = Field(default=None, description="Or a gallery image.")
     style_image: str | None = Field(default=None, description="Base64 or a data: URI.")
-    style_image_id: int | None = Field(default=None, description="Or a gallery image.")
+    style_image_id: ImageId | None = Field(default=None, description="Or a gallery image.")
     size: int | None = Field(default=None, description="Long side of the output in px [512].")
     scales: int | None = Field(default=None, description="Coarse-to-fine levels [3].")
     iterations: int | None = Field(default=None, description="Evaluations, finest scale [150].")
@@ -186,10 +194,11 @@ class JobPublic(BaseModel):
             id=job.id,
             kind=job.kind,
             state=job.state,
-            model=job.model,
-            request=json.loads(job.request),
+            model=None if job.model is None else repair(job.model),
+            request=repair_json(json.loads(job.request)),
             attempts=job.attempts,
-            error=job.error,
+            # Older versions stored errors of any length (a 1 MB prompt, quoted).
+            error=None if job.error is None else error_line(job.error),
             progress=view.progress,
             step=view.step,
             total=view.total,
@@ -247,8 +256,8 @@ class ImageDetail(ImagePublic):
 
     @classmethod
     def of(cls, image: Image) -> ImageDetail:
-        request = json.loads(image.request) if image.request else None
-        return cls(**_image_fields(image), parameters=image.parameters, request=request)
+        request = repair_json(json.loads(image.request)) if image.request else None
+        return cls(**_image_fields(image), parameters=repair(image.parameters), request=request)
 
 
 def _image_fields(image: Image | Row) -> dict[str, Any]:
@@ -257,9 +266,9 @@ def _image_fields(image: Image | Row) -> dict[str, Any]:
         "sha256": image.sha256,
         "width": image.width,
         "height": image.height,
-        "prompt": image.prompt,
-        "negative_prompt": image.negative_prompt,
-        "model": image.model,
+        "prompt": repair(image.prompt),
+        "negative_prompt": repair(image.negative_prompt),
+        "model": None if image.model is None else repair(image.model),
         "seed": image.seed,
         "job_id": image.job_id,
         "owner_id": image.owner_id,

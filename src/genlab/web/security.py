@@ -1,5 +1,10 @@
-"""The guard in front of every request: token, body size, CSRF.
+"""The guard in front of every request: host, token, body size, CSRF, response headers.
 
+- Host: without a token (loopback only), a request must name this machine in its Host
+  header: 127.0.0.1 (any loopback address), localhost or [::1]. A web page re-pointing
+  its own name at 127.0.0.1 (DNS rebinding) could otherwise read the studio, as its
+  browser would take the answers for the page's own; its requests still carry the
+  page's name as Host, and are refused with 421.
 - Token: with `settings.token` set, a request needs `Authorization: Bearer <token>`,
   or the session cookie that `?token=<token>` (once, on any GET) or the login form
   sets. Without a token the server only listens on loopback (see settings).
@@ -13,6 +18,10 @@
   approved), Bearer requests (browsers never add that header by themselves) and
   clients that are not browsers at all (no session cookie, no Origin, no
   Sec-Fetch-Site: scripts and A1111 clients).
+- Response headers: every answer forbids framing (clickjacking), MIME sniffing and
+  sending the full URL as referrer, and carries a Content-Security-Policy: the pages
+  only run the scripts under /static (no inline script), so injected markup cannot run
+  code; previews arrive as data: URIs.
 
 Written as plain ASGI so that streamed responses (SSE) pass through untouched.
 """
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -28,6 +38,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from genlab.core.text import brief
 from genlab.web.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -46,11 +57,64 @@ OPEN_PREFIXES = ("/static/",)
 # Where a refused browser navigation is sent to sign in, rather than shown JSON.
 API_PREFIXES = ("/api/", "/sdapi/", "/files/", "/openapi.json")
 _UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+# Host names that only ever mean this machine (with loopback IP addresses, see
+# `is_loopback_host`). A name in DNS could be re-pointed here by whoever owns it.
+LOOPBACK_NAMES = frozenset({"localhost"})
+# The pages load scripts and styles from /static only; htmx adds one <style> element
+# and the templates set bar widths in style attributes, hence 'unsafe-inline' for
+# styles (never for scripts). Step previews arrive as data: URIs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+# FastAPI's API docs pages run an inline script and load Swagger UI / ReDoc from a CDN.
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
+    "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = (
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "same-origin"),
+)
 
 
 def session_value(token: str) -> str:
     """The cookie proving the token was given, without being the token itself."""
-    return hmac.new(token.encode(), b"genlab-session-v1", hashlib.sha256).hexdigest()
+    return hmac.new(_utf8(token), b"genlab-session-v1", hashlib.sha256).hexdigest()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of any two strings. `hmac.compare_digest` refuses str
+    with non-ASCII characters (a TypeError, so a 500), and requests carry anything."""
+    return hmac.compare_digest(_utf8(given), _utf8(expected))
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", errors="surrogatepass")  # lone surrogates too
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a Host header names this machine: a loopback address or name, with or
+    without a port, in any case (`127.0.0.1:7860`, `LOCALHOST`, `[::1]:7860`)."""
+    host = host.strip().lower()
+    if host.startswith("["):  # an IPv6 address: [::1] or [::1]:7860
+        name, closed, port = host[1:].partition("]")
+        if not closed or (port and not port.startswith(":")):
+            return False
+    else:
+        name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class Guard:
@@ -65,8 +129,20 @@ class Guard:
         headers = _headers(scope)
         cookies = _cookies(headers.get("cookie", ""))
         set_cookies: list[str] = []
+        send = _with_headers(send, scope["path"], set_cookies)
 
-        # 1. Token
+        # 1. Host (a browser always sends one; clients without one are not browsers)
+        host = headers.get("host")
+        if not self.settings.token and host is not None and not is_loopback_host(host):
+            await _reply(
+                send,
+                421,
+                f"host {brief(host)} is not allowed: without a token the studio answers "
+                "only to 127.0.0.1, localhost or [::1]; use --token to serve other names",
+            )
+            return
+
+        # 2. Token
         if self.settings.token and not _is_open(scope["path"]):
             granted = self._check_token(scope, headers, cookies)
             if granted is None and _is_page_visit(scope, headers):
@@ -83,7 +159,7 @@ class Guard:
             if granted:
                 set_cookies.append(session_cookie(self.settings))
 
-        # 2. Body size, then the body itself (read once, replayed to the app)
+        # 3. Body size, then the body itself (read once, replayed to the app)
         body = b""
         if scope["method"] in _UNSAFE:
             declared = headers.get("content-length", "")
@@ -97,7 +173,7 @@ class Guard:
                 return
             body = read
 
-            # 3. CSRF
+            # 4. CSRF
             if not self._csrf_ok(headers, cookies, body):
                 await _reply(
                     send,
@@ -112,16 +188,7 @@ class Guard:
             set_cookies.append(cookie(CSRF_COOKIE, csrf, self.settings, http_only=False))
         # Pages put this in their forms: request.state.csrf_token.
         scope.setdefault("state", {})["csrf_token"] = csrf
-
-        async def send_with_cookies(message: Message) -> None:
-            if message["type"] == "http.response.start" and set_cookies:
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [
-                    (b"set-cookie", value.encode("latin-1")) for value in set_cookies
-                ]
-            await send(message)
-
-        await self.app(scope, _replay(body, receive), send_with_cookies)
+        await self.app(scope, _replay(body, receive), send)
 
     # -- token ---------------------------------------------------------------------------
 
@@ -132,12 +199,12 @@ class Guard:
         token = self.settings.token
         assert token
         scheme, _, given = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token):
+        if scheme.lower() == "bearer" and same_secret(given.strip(), token):
             return False
-        if hmac.compare_digest(cookies.get(SESSION_COOKIE, ""), session_value(token)):
+        if same_secret(cookies.get(SESSION_COOKIE, ""), session_value(token)):
             return False
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if scope["method"] == "GET" and hmac.compare_digest((query.get("token") or [""])[0], token):
+        if scope["method"] == "GET" and same_secret((query.get("token") or [""])[0], token):
             return True
         return None
 
@@ -158,7 +225,7 @@ class Guard:
             return True
         expected = cookies.get(CSRF_COOKIE, "")
         given = headers.get(CSRF_HEADER) or _form_field(content_type, headers, body, CSRF_FIELD)
-        return bool(expected) and hmac.compare_digest(given or "", expected)
+        return bool(expected) and same_secret(given or "", expected)
 
 
 def session_cookie(settings: Settings) -> str:
@@ -175,6 +242,24 @@ def cookie(name: str, value: str, settings: Settings, *, http_only: bool) -> str
     if settings.cookie_secure:
         parts.append("Secure")
     return "; ".join(parts)
+
+
+def _with_headers(send: Send, path: str, set_cookies: list[str]) -> Send:
+    """`send`, adding the security headers (those the app did not set itself) and the
+    cookies the guard decided on to the start of the response."""
+    policy = DOCS_CONTENT_SECURITY_POLICY if path in DOCS_PATHS else CONTENT_SECURITY_POLICY
+    defaults = (*SECURITY_HEADERS, ("content-security-policy", policy))
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            present = {name.lower() for name, _value in headers}
+            headers += [(k.encode(), v.encode()) for k, v in defaults if k.encode() not in present]
+            headers += [(b"set-cookie", value.encode("latin-1")) for value in set_cookies]
+            message["headers"] = headers
+        await send(message)
+
+    return send_with_headers
 
 
 def _headers(scope: Scope) -> dict[str, str]:

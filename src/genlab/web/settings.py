@@ -22,6 +22,7 @@ DEFAULT_DATA = Path("genlab-data")
 # before it is decoded.
 DEFAULT_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_UPLOAD_PIXELS = 4096 * 4096
+MAX_TOKEN_FILE_BYTES = 4096  # a token is a line; a bigger file is the wrong file
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Settings:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         if self.token is not None and len(self.token) < 8:
             raise InvalidRequest("token", "<hidden>", "must be at least 8 characters")
+        if self.token is not None and not all("!" <= c <= "~" for c in self.token):
+            # It travels in an Authorization header, which only carries ASCII reliably.
+            raise InvalidRequest("token", "<hidden>", "must be printable ASCII without spaces")
         if self.host not in LOOPBACK_HOSTS and not self.token:
             raise InvalidRequest(
                 "host",
@@ -101,3 +105,21 @@ def resolve_token(value: str | None) -> str | None:
     if value == "auto":
         return secrets.token_urlsafe(24)
     return value or None
+
+
+def read_token_file(path: Path) -> str:
+    """The token kept in a file (so that it is not on the command line, which every
+    user can list), without the whitespace around it."""
+    with Path(path).open("rb") as handle:
+        data = handle.read(MAX_TOKEN_FILE_BYTES + 1)
+    if len(data) > MAX_TOKEN_FILE_BYTES:
+        raise InvalidRequest(
+            "token_file", str(path), f"must hold one token of at most {MAX_TOKEN_FILE_BYTES} bytes"
+        )
+    try:
+        token = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise InvalidRequest("token_file", str(path), "must hold an ASCII token") from None
+    if not token:
+        raise InvalidRequest("token_file", str(path), "is empty; it must hold the token")
+    return token

@@ -8,7 +8,9 @@ that (by the caller, in one transaction), so the gallery never shows a half imag
 `sweep` removes what a crash left between the two steps.
 
 Every path that comes from outside (a row, a URL) goes through `resolve`, which
-refuses anything that would leave the data folder.
+refuses anything that is not a file of the store's areas (images/, inputs/, thumbs/)
+once symlinks are followed: the data folder also holds the database and the work
+folders, which no URL may reach.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from genlab.core.errors import GenlabError
+from genlab.core.text import brief
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -36,12 +39,21 @@ INPUTS = "inputs"  # uploaded init images and masks that jobs read
 THUMBS = "thumbs"  # derived, safe to delete
 STORE_DIRS = (IMAGES, INPUTS, THUMBS)
 _NAME = re.compile(r"^[0-9a-f]{64}\.(png|jpg|webp)$")
+# What the store itself names: images/ab/ab….png (by content) and thumbs/ab/ab…-256.webp.
+_STORED = re.compile(r"^(images|inputs)/([0-9a-f]{2})/(\2[0-9a-f]{62})\.(png|jpg|webp)$")
+_THUMB = re.compile(r"^thumbs/([0-9a-f]{2})/(\1[0-9a-f]{62})-\d{1,4}\.webp$")
 _INCOMING = ".incoming-"
 _READ_BLOCK = 1 << 20
+MAX_PATH_CHARS = 255  # the column's width; the store's own names are under 100
+_VERIFIED_KEPT = 100_000  # about 20 MB of memory at most
 
 
 class PathOutsideStore(GenlabError):
-    """A path that is absolute, climbs out with `..`, or resolves outside the data folder."""
+    """A path that is absolute, climbs out with `..`, or resolves outside the store's areas."""
+
+
+class UndecodableFile(GenlabError):
+    """A stored file that is no image any more (damaged on disk, or replaced)."""
 
 
 @dataclass(frozen=True)
@@ -60,26 +72,73 @@ class ImageStore:
         self.lock = threading.RLock()
         for name in STORE_DIRS:
             (self.root / name).mkdir(parents=True, exist_ok=True)
+        # Where each area really is (one may be a symlink to another disk).
+        self._areas = {name: (self.root / name).resolve() for name in STORE_DIRS}
+        # Files whose bytes were found to match their name, by (size, mtime, inode):
+        # checked once, not on every request.
+        self._verified: dict[str, tuple[int, int, int]] = {}
 
     # -- paths -------------------------------------------------------------------------
 
     def resolve(self, relative: str) -> Path:
-        """The absolute path of `relative` inside the data folder, or PathOutsideStore.
+        """The absolute path of `relative` inside one of the store's areas, or
+        PathOutsideStore.
 
-        Refused: absolute paths, drive letters, backslashes, `..` parts, and anything
-        that resolves (through symlinks) outside the data folder."""
-        if not relative or "\\" in relative or "\x00" in relative:
-            raise PathOutsideStore(f"path {relative!r} is not a plain relative path")
+        Refused: over-long paths, absolute paths, drive letters, backslashes, `..`
+        parts, paths outside images/, inputs/ and thumbs/, symlink loops, and anything
+        that resolves (through symlinks) outside the area it names: the database and
+        the work folders share the data folder, and no path may reach them."""
+        shown = brief(relative, 80)
+        if not isinstance(relative, str) or not 0 < len(relative) <= MAX_PATH_CHARS:
+            raise PathOutsideStore(f"path {shown} is not a stored file's path")
+        if "\\" in relative or "\x00" in relative:
+            raise PathOutsideStore(f"path {shown} is not a plain relative path")
         pure = PurePosixPath(relative)
         if pure.is_absolute() or ".." in pure.parts or ":" in pure.parts[0]:
-            raise PathOutsideStore(f"path {relative!r} must stay inside the data folder")
-        target = (self.root / pure).resolve()
-        if not target.is_relative_to(self.root):
-            raise PathOutsideStore(f"path {relative!r} leads outside the data folder")
+            raise PathOutsideStore(f"path {shown} must stay inside the data folder")
+        if pure.parts[0] not in STORE_DIRS:
+            raise PathOutsideStore(f"path {shown} is not in {', '.join(STORE_DIRS)}")
+        area = self._areas[pure.parts[0]]
+        try:
+            target = (self.root / pure).resolve()
+        except (OSError, RuntimeError):  # a symlink loop, a name too long for the system
+            raise PathOutsideStore(f"path {shown} cannot be resolved") from None
+        if not target.is_relative_to(area):
+            raise PathOutsideStore(f"path {shown} leads outside {pure.parts[0]}/")
         return target
 
     def relative(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()
+
+    def served(self, relative: str) -> Path:
+        """A file to serve under its store path with "immutable" caching: a regular file
+        named as the store names files (a content hash, or a thumbnail of one) whose
+        bytes, for images and inputs, still hash to that name. PathOutsideStore (a 404)
+        for anything else; UndecodableFile for a file whose bytes changed on disk."""
+        target = self.resolve(relative)
+        stored = _STORED.match(relative)
+        if (stored is None and _THUMB.match(relative) is None) or not target.is_file():
+            raise PathOutsideStore(f"no stored file {brief(relative, 80)}")
+        if stored is not None:
+            self._verify(relative, target, stored.group(3))
+        return target
+
+    def _verify(self, relative: str, target: Path, sha: str) -> None:
+        info = target.stat()
+        key = (info.st_size, info.st_mtime_ns, info.st_ino)
+        if self._verified.get(relative) == key:
+            return
+        digest = hashlib.sha256()
+        with open(target, "rb") as handle:
+            for block in iter(lambda: handle.read(_READ_BLOCK), b""):
+                digest.update(block)
+        if digest.hexdigest() != sha:
+            raise UndecodableFile(
+                f"stored file {relative} is damaged: its bytes no longer match its name"
+            )
+        if len(self._verified) >= _VERIFIED_KEPT:
+            self._verified.clear()
+        self._verified[relative] = key
 
     # -- writing -----------------------------------------------------------------------
 
@@ -205,17 +264,20 @@ class ImageStore:
         target = folder / f"{sha}-{size}.webp"
         if target.exists():
             return target
+        try:
+            with Image.open(source) as image:
+                image.thumbnail((size, size), Image.Resampling.LANCZOS)  # decodes it
+                small = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+            # Truncated, overwritten or not an image at all: PIL has no one error for it.
+            raise UndecodableFile(f"stored file {relative} cannot be decoded") from None
         folder.mkdir(parents=True, exist_ok=True)
-        with Image.open(source) as image:
-            image.thumbnail((size, size), Image.Resampling.LANCZOS)
-            if image.mode not in ("RGB", "RGBA"):
-                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-            temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
-            try:
-                image.save(temp, format="WEBP", quality=85)
-                os.replace(temp, target)
-            finally:
-                temp.unlink(missing_ok=True)
+        temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            small.save(temp, format="WEBP", quality=85)
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
         return target
 
 

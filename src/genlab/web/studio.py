@@ -1,5 +1,9 @@
 """Everything a running server holds, in one object the routes (and pages) receive.
 
+The data folder is private to the user who runs the server: it holds every prompt
+and image, so it is made 0700 (its direct entries too: the database 0600), and
+nothing inside can be reached by other users whatever mode a later file gets.
+
 `start()` runs at application start-up, before any request: migrate the database and
 make sure the local user exists (one process at a time). Then the process that takes
 the leader lock (see `bridge`) recovers jobs a crash left running, sweeps files a crash
@@ -19,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
@@ -41,6 +47,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 
 
 class Studio:
@@ -74,6 +82,10 @@ class Studio:
                     session.add(user)
                     session.commit()
                 self.local_user_id = user.id
+        url = self.engine.url  # the database and run/ exist now
+        keep_private(
+            self.settings.data_dir, url.database if url.get_backend_name() == "sqlite" else None
+        )
         self._run_jobs = worker
         if self._leader.acquire(wait=False):
             self._lead()
@@ -134,3 +146,26 @@ class Studio:
         """Run `fn` (database reads, rendering) on the read pool and wait for it."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reads, partial(fn, *args, **kwargs))
+
+
+def keep_private(data_dir: Path, database: str | None = None) -> None:
+    """Make the data folder and its direct entries this user's alone (0700 folders,
+    0600 files), and the SQLite file `database` wherever it is. SQLite gives the journal
+    files it creates the database's mode. Symbolic links are left alone: chmod would
+    follow them to whatever they point at."""
+    targets: list[tuple[Path, int]] = [(data_dir, PRIVATE_DIR)]
+    with os.scandir(data_dir) as entries:
+        for entry in entries:
+            if not entry.is_symlink():
+                mode = PRIVATE_DIR if entry.is_dir() else PRIVATE_FILE
+                targets.append((Path(entry.path), mode))
+    if database:
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(database + suffix)
+            if path.is_file() and not path.is_symlink():
+                targets.append((path, PRIVATE_FILE))
+    for path, mode in targets:
+        try:
+            path.chmod(mode)
+        except OSError as err:  # not ours (a shared folder): say so, serve anyway
+            log.warning("cannot make %s private (mode %o): %s", path, mode, err.strerror)

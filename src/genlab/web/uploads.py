@@ -5,6 +5,10 @@ Order matters: the byte size first (cheap), then the pixel count read from the h
 proves the bytes are an image. A 100k x 100k PNG of a few hundred bytes is refused
 at the second step and never allocates its 10 gigapixels. Pillow's own global
 decompression limit stays as it is; the per-request limit here is stricter.
+
+Reading an image's metadata (png-info) stops after the second step: the text is in
+chunks and segments that Pillow reads without touching the pixels, so a 4096x4096
+upload costs its bytes, not the 64 MB of its decoded pixels.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genlab.core.errors import GenlabError
 
@@ -22,6 +28,11 @@ if TYPE_CHECKING:
     from PIL import Image
 
 FORMATS = ("PNG", "JPEG", "WEBP")
+# PNG chunks that hold metadata; Pillow parses each (zTXt, iTXt: inflated at most 1 MB).
+_PNG_METADATA_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"eXIf")
+# All the text of one image's metadata. ComfyUI's workflows, the largest seen, run to
+# a few hundred KB; Pillow alone would inflate up to 64 MB of text per image.
+MAX_METADATA_TEXT = 8 * 1024 * 1024
 
 
 class UploadRejected(GenlabError):
@@ -42,6 +53,39 @@ class CheckedUpload:
 def check_image(
     data: bytes, *, max_bytes: int, max_pixels: int, what: str = "upload"
 ) -> CheckedUpload:
+    from PIL import Image
+
+    image = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, what=what)
+    try:
+        image.load()
+    except Image.DecompressionBombError as err:
+        raise UploadRejected(f"{what} is refused: {err}", too_large=True) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise UploadRejected(f"{what} is corrupt or truncated: {err}") from None
+    return CheckedUpload(image, data, image.format)
+
+
+def metadata_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, what: str = "upload"
+) -> Image.Image:
+    """The metadata of an uploaded image, without decoding its pixels: a 1x1 image whose
+    `info` is the upload's (text chunks, EXIF, XMP), for `read_metadata`. The upload
+    passes the same checks as `check_image` up to the decode."""
+    from PIL import Image
+
+    image = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, what=what)
+    info = dict(image.info)
+    if image.format == "PNG":
+        # Text chunks after the pixel data only reach `info` once Pillow has decoded
+        # the pixels; read them here instead.
+        info.update(_png_metadata(data, what))
+    stand_in = Image.new("L", (1, 1))
+    stand_in.info = info
+    return stand_in
+
+
+def _open(data: bytes, *, max_bytes: int, max_pixels: int, what: str) -> Image.Image:
+    """Steps 1 and 2: the byte size, then format and pixel count from the header."""
     from PIL import Image
 
     if len(data) > max_bytes:
@@ -71,13 +115,36 @@ def check_image(
             f"{what} is {width}x{height} pixels; at most {max_pixels} pixels are accepted",
             too_large=True,
         )
-    try:
-        image.load()
-    except Image.DecompressionBombError as err:
-        raise UploadRejected(f"{what} is refused: {err}", too_large=True) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise UploadRejected(f"{what} is corrupt or truncated: {err}") from None
-    return CheckedUpload(image, data, image.format)
+    return image
+
+
+def _png_metadata(data: bytes, what: str) -> dict[str, Any]:
+    """The metadata chunks of a PNG wherever they are, read by Pillow's own chunk
+    parsers; every other chunk, the pixel data above all, is skipped unread."""
+    from PIL import PngImagePlugin
+
+    stream = io.BytesIO(data)
+    stream.seek(8)  # the signature, checked when the image was opened
+    png = PngImagePlugin.PngStream(stream)
+    while True:
+        try:
+            kind, position, length = png.read()
+        except (struct.error, SyntaxError):
+            break  # the data ends, or garbage follows it: as Pillow stops reading there
+        if kind == b"IEND":
+            break
+        if kind in _PNG_METADATA_CHUNKS:
+            try:
+                png.call(kind, position, length)
+            except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as err:
+                raise UploadRejected(f"{what} has a corrupt {kind.decode()} chunk: {err}") from None
+            if png.text_memory > MAX_METADATA_TEXT:
+                raise UploadRejected(
+                    f"{what} holds over {MAX_METADATA_TEXT} bytes of metadata text",
+                    too_large=True,
+                )
+        stream.seek(position + length + 4)  # past the chunk's data and its CRC
+    return png.im_info
 
 
 def decode_base64(text: str, *, max_bytes: int, what: str = "image") -> bytes:

@@ -17,6 +17,7 @@ import base64
 import dataclasses
 import io
 import logging
+import os
 import re
 import shutil
 import threading
@@ -205,13 +206,25 @@ class Worker:
                 jobs.requeue(session, job.id)
             self.hub.finished(job.id, "queued")
         except GenlabError as err:
-            self._end(context, "failed", str(err))
+            self._end(context, "failed", self.error_text(str(err)))
         except Exception as err:
             log.exception("job %d failed", job.id)
-            self._end(context, "failed", f"internal error: {type(err).__name__}: {err}")
+            internal = f"internal error: {type(err).__name__}: {err}"
+            self._end(context, "failed", self.error_text(internal))
         else:
             extra = {"warnings": context.warnings} if context.warnings else {}
             self.hub.finished(job.id, "done", image_ids=ids, **extra)
+
+    def error_text(self, message: str) -> str:
+        """A failed job's error as every client sees it: files in the data folder named
+        by their store path ("images/ab/….png"), not by where the server keeps them,
+        and one short printable line."""
+        # The folder as resolved (symlinks followed) and as configured: paths in
+        # messages come in both forms.
+        folders = {str(self.store.root), str(self.settings.data_dir.absolute())}
+        for folder in sorted(folders, key=len, reverse=True):
+            message = message.replace(folder + os.sep, "").replace(folder, "the data folder")
+        return jobs.error_line(message)
 
     def _end(self, context: RunContext, state: str, error: str | None = None) -> None:
         self._discard(context.stored)
@@ -277,7 +290,7 @@ def run_recolor(context: RunContext) -> list[gallery.NewImage]:
     """A gallery image recoloured like another one or onto a palette."""
     from genlab.core.images import open_image
     from genlab.transfer.colour import recolor
-    from genlab.transfer.palette import parse_palette
+    from genlab.transfer.palette import palette_from_text
 
     data = jobs.payload(context.job)
     (source, source_path), *like = _sources(context, data["image_id"], data.get("like_image_id"))
@@ -285,7 +298,7 @@ def run_recolor(context: RunContext) -> list[gallery.NewImage]:
     result = recolor(
         open_image(source_path, what="image"),
         like=open_image(like[0][1], what="reference") if like else None,
-        palette=parse_palette(data["palette"]) if data.get("palette") else None,
+        palette=palette_from_text(data["palette"]) if data.get("palette") else None,
         method=data["method"] if like else "reinhard",
         strength=data["strength"],
         seed=data["seed"],

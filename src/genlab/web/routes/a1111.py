@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from genlab.core.errors import InvalidRequest
+from genlab.core.request import check_json_texts
 from genlab.web import a1111, jobs, options
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.models import FINISHED_STATES
 from genlab.web.progress import TERMINAL_EVENTS
 from genlab.web.studio import Studio
-from genlab.web.uploads import check_image, decode_base64
+from genlab.web.uploads import decode_base64, metadata_image
 
 router = APIRouter(prefix="/sdapi/v1", tags=["a1111"])
 WAIT_POLL_S = 5.0  # re-read the job's state this often while waiting, whatever the hub says
@@ -113,6 +114,9 @@ async def _generate(
     studio: Studio, user_id: int, body: Txt2ImgRequest, *, img2img: bool
 ) -> GenerationResponse:
     _refuse_unsupported(body)
+    # Prompts, sampler names and the extra fields A1111 clients send (echoed back in
+    # `parameters`) must encode; images are base64, checked as uploads.
+    check_json_texts(body.model_dump(exclude={"init_images", "mask"}))
     fields, n_iter = a1111.request_fields(body.model_dump(), img2img=img2img)
     job_id = await run_in_threadpool(_create, studio, user_id, body, fields, n_iter)
     studio.hub.wake()
@@ -204,10 +208,10 @@ def _answer(
 def png_info(body: PngInfoRequest, studio: StudioDep) -> PngInfoResponse:
     settings = studio.settings
     data = decode_base64(body.image, max_bytes=settings.max_upload_bytes)
-    checked = check_image(
+    image = metadata_image(
         data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels
     )
-    return PngInfoResponse(**a1111.png_info(checked.image))
+    return PngInfoResponse(**a1111.png_info(image))
 
 
 @router.get("/progress")

@@ -6,7 +6,6 @@ opening any page without the token is sent here (see security.Guard).
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -14,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from genlab.web.deps import StudioDep
 from genlab.web.routes.pages import render
-from genlab.web.security import SESSION_COOKIE, session_cookie
+from genlab.web.security import SESSION_COOKIE, same_secret, session_cookie
 
 router = APIRouter(tags=["auth"])
 
@@ -34,7 +33,7 @@ def login(
     expected = studio.settings.token
     if not expected:
         return RedirectResponse(_local(next), status_code=303)  # nothing to sign in to
-    if not hmac.compare_digest(token, expected):
+    if not same_secret(token, expected):
         return _page(request, next, error="That is not this server's token.", status=401)
     response = RedirectResponse(_local(next), status_code=303)
     response.headers.append("set-cookie", session_cookie(studio.settings))

@@ -5,19 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import FileResponse
 
 from genlab.core.errors import InvalidRequest
 from genlab.web import gallery
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.schemas import ImageDetail, ImagePublic, ImagesPublic
-from genlab.web.store import STORE_DIRS
 
 router = APIRouter(tags=["images"])
 THUMBNAIL_SIZES = (64, 128, 256, 512)  # a fixed set, so the cache cannot grow without bound
-# Stored files never change (their name is their hash); caches may keep them for good.
+# Stored files never change (their name is their hash, checked before they are served);
+# caches may keep them for good.
 IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
+ImageId = Annotated[int, Path(ge=1, le=gallery.MAX_ID)]
 
 
 @router.get("/api/images")
@@ -31,7 +32,7 @@ async def list_images(
         Literal["image", "sheet"] | None,
         Query(description="image, or sheet for sweeps' contact sheets; both if omitted."),
     ] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=gallery.MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=gallery.MAX_PAGE)] = 50,
 ) -> ImagesPublic:
     """Newest first; filter by prompt words, model and a created_at range."""
@@ -59,22 +60,22 @@ async def list_images(
 
 
 @router.get("/api/images/{image_id}")
-def get_image(image_id: int, session: SessionDep) -> ImageDetail:
+def get_image(image_id: ImageId, session: SessionDep) -> ImageDetail:
     return ImageDetail.of(gallery.get_image(session, image_id))
 
 
 @router.get("/api/images/{image_id}/file", response_class=FileResponse)
-def download_image(image_id: int, session: SessionDep, studio: StudioDep) -> FileResponse:
+def download_image(image_id: ImageId, session: SessionDep, studio: StudioDep) -> FileResponse:
     """The PNG exactly as stored: A1111 `parameters` and genlab chunks intact."""
     image = gallery.get_image(session, image_id)
-    path = gallery.image_file(studio.store, image)
+    path = gallery.served_file(studio.store, image)
     name = f"genlab-{image.id}-{image.seed}{path.suffix}" if image.seed is not None else None
     return FileResponse(path, media_type="image/png", filename=name, headers=IMMUTABLE)
 
 
 @router.get("/api/images/{image_id}/thumbnail", response_class=FileResponse)
 def image_thumbnail(
-    image_id: int, session: SessionDep, studio: StudioDep, size: int | None = None
+    image_id: ImageId, session: SessionDep, studio: StudioDep, size: int | None = None
 ) -> FileResponse:
     size = size or studio.settings.thumbnail_size
     if size not in THUMBNAIL_SIZES:
@@ -86,7 +87,7 @@ def image_thumbnail(
 
 @router.delete("/api/images/{image_id}", status_code=204)
 def delete_image(
-    image_id: int, session: SessionDep, studio: StudioDep, user: CurrentUser
+    image_id: ImageId, session: SessionDep, studio: StudioDep, user: CurrentUser
 ) -> Response:
     """Remove the image; its file goes too unless another image has the same bytes."""
     gallery.delete_image(session, studio.store, image_id, user_id=user.id)
@@ -95,10 +96,9 @@ def delete_image(
 
 @router.get("/files/{path:path}", response_class=FileResponse)
 def stored_file(path: str, studio: StudioDep) -> FileResponse:
-    """A stored file by its path in the data folder (images/, inputs/, thumbs/ only)."""
-    target = studio.store.resolve(path)
-    if path.split("/", 1)[0] not in STORE_DIRS or not target.is_file():
-        raise gallery.NotFound(f"no stored file {path!r}")
+    """A stored file by its path in the data folder: only files the store named itself
+    (images/, inputs/, thumbs/), checked to hold the bytes their name promises."""
+    target = studio.store.served(path)
     media = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
     return FileResponse(
         target, media_type=media.get(target.suffix, "application/octet-stream"), headers=IMMUTABLE

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from genlab.core.errors import InvalidRequest
 from genlab.web import jobs
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
+from genlab.web.gallery import MAX_ID
 from genlab.web.models import FINISHED_STATES, Job
 from genlab.web.progress import TERMINAL_EVENTS, Subscription
 from genlab.web.schemas import (
@@ -32,6 +33,7 @@ from genlab.web.uploads import decode_base64
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 KEEPALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing the stream
+JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("", status_code=201)
@@ -112,19 +114,21 @@ def list_jobs(
 
 
 @router.get("/{job_id}")
-def get_job(job_id: int, studio: StudioDep, session: SessionDep) -> JobPublic:
+def get_job(job_id: JobId, studio: StudioDep, session: SessionDep) -> JobPublic:
     return JobPublic.of(jobs.view(session, studio.hub, job_id))
 
 
 @router.post("/{job_id}/cancel")
-def cancel_job(job_id: int, studio: StudioDep, session: SessionDep, user: CurrentUser) -> JobPublic:
+def cancel_job(
+    job_id: JobId, studio: StudioDep, session: SessionDep, user: CurrentUser
+) -> JobPublic:
     """A queued job is cancelled at once; a running one stops at its next step."""
     jobs.cancel(session, studio.hub, job_id, user_id=user.id)
     return JobPublic.of(jobs.view(session, studio.hub, job_id))
 
 
 @router.get("/{job_id}/events", response_class=StreamingResponse)
-async def job_events(job_id: int, request: Request, studio: StudioDep) -> StreamingResponse:
+async def job_events(job_id: JobId, request: Request, studio: StudioDep) -> StreamingResponse:
     """Server-Sent Events: `state` first, then `started`, `progress`, `preview` (a data
     URI), and one of `done` (with image_ids), `failed` or `cancelled` to end."""
     # Subscribe before reading the state, so nothing between the two is lost.

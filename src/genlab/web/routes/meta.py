@@ -10,7 +10,7 @@ from genlab.core.errors import MetadataError
 from genlab.web import options
 from genlab.web.deps import SessionDep, StudioDep
 from genlab.web.schemas import ModelPublic, PngInfoPublic, SamplerPublic
-from genlab.web.uploads import UploadRejected, check_image
+from genlab.web.uploads import UploadRejected, metadata_image
 
 router = APIRouter(prefix="/api", tags=["meta"])
 
@@ -54,8 +54,10 @@ def png_info(
     data = file.file.read(limit + 1)
     if len(data) > limit:
         raise UploadRejected(f"upload is over {limit} bytes", too_large=True)
-    checked = check_image(data, max_bytes=limit, max_pixels=studio.settings.max_upload_pixels)
-    meta = read_metadata(checked.image)
+    # The metadata only: the pixels are never decoded (a 4096x4096 upload would take
+    # 64 MB for nothing).
+    image = metadata_image(data, max_bytes=limit, max_pixels=studio.settings.max_upload_pixels)
+    meta = read_metadata(image)
     try:
         request = request_from_metadata(meta).to_dict()
     except MetadataError:

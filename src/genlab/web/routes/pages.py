@@ -14,23 +14,25 @@ line alone, aimed at the form's error slot with HX-Retarget.
 from __future__ import annotations
 
 import base64
-import json
 import math
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
 from itertools import pairwise
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path as FilePath
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.core.request import check_text
+from genlab.core.text import printable, repair
 from genlab.web import errors, gallery, jobs, options
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.routes.jobs import submit
@@ -56,12 +58,20 @@ if TYPE_CHECKING:
     from genlab.web.models import Job
 
 router = APIRouter(include_in_schema=False)
+JobBody = TypeVar("JobBody", bound=BaseModel)
 PAGE_SIZE = 24  # gallery thumbnails per page: 4 rows of 6 on a laptop screen
 QUEUE_SIZE = 100
 DESCRIPTOR_LABELS = {"colour": "Colour", "lighting": "Lighting", "style": "Style", "mood": "Mood"}
 # Settings the Generate form shows for every model; a model that ignores some of
 # them (Shapes World draws exactly what the prompt says) gets them greyed out.
 SETTINGS = ("steps", "guidance_scale", "sampler", "schedule")
+# Ids in paths and queries go to the database as they are: SQLite stops at 2**63 - 1.
+ImageId = Annotated[int, Path(ge=1, le=gallery.MAX_ID)]
+JobId = Annotated[int, Path(ge=1, le=gallery.MAX_ID)]
+OptionalId = Annotated[int | None, Query(ge=1, le=gallery.MAX_ID)]
+# Far past the last page of any gallery; the offset it makes stays a 64-bit integer.
+MAX_PAGE_NUMBER = gallery.MAX_OFFSET // PAGE_SIZE
+MAX_FILTER_CHARS = 64  # a date, a role or a time zone name
 
 
 # -- rendering ---------------------------------------------------------------------------
@@ -73,7 +83,7 @@ def _templates() -> Jinja2Templates:
 
     from genlab import __version__
 
-    templates = Jinja2Templates(directory=Path(__file__).parents[1] / "templates")
+    templates = Jinja2Templates(directory=FilePath(__file__).parents[1] / "templates")
     templates.env.globals.update(
         version=__version__, job_title=job_title, job_details=job_details, sweep_grid=sweep_grid
     )
@@ -100,8 +110,12 @@ def is_htmx(request: Request) -> bool:
 
 
 def error_page(request: Request, err: GenlabError) -> HTMLResponse:
-    message = errors.one_line(str(err))
-    return render(request, "error.html", {"error": message}, status=errors.status_of(err))
+    return render(request, "error.html", {"error": shown_error(err)}, status=errors.status_of(err))
+
+
+def shown_error(err: GenlabError) -> str:
+    """An error as a page shows it: one printable line."""
+    return printable(errors.one_line(str(err)), newlines=False)
 
 
 def duration(seconds: float | None) -> str:
@@ -185,42 +199,22 @@ def _choice(info: ModelInfo) -> ModelChoice:
 
     request = new_request(model=info.name, prompt="")
     defaults = {name: getattr(request, name) for name in SETTINGS}
-    samplers, schedules, ignores, native = SAMPLERS, SCHEDULES, (), None
+    samplers, schedules, ignores = SAMPLERS, SCHEDULES, ()
     if info.engine == "procedural":
-        from genlab.engines.procedural import DEFAULT_SIDE, UNUSED
+        from genlab.engines.procedural import UNUSED
 
         ignores = (*sorted(UNUSED - {"loras"}), "init_image")
-        native = DEFAULT_SIDE
-    folder = _pipeline_folder(info)
+    # A single file or a hub pipeline has no folder to read without loading it.
+    folder = jobs.pipeline_folder(info.name)
     if folder is not None:
         from genlab.engines.schedulers import FLOW_SAMPLERS, is_flow_model
 
-        scheduler = _read_json(folder / "scheduler" / "scheduler_config.json")
+        scheduler = jobs.read_json(folder / "scheduler" / "scheduler_config.json")
         if is_flow_model(scheduler):
             # Flow-matching models only sample with these; the engine refuses others.
             samplers, schedules = FLOW_SAMPLERS, ("Automatic",)
-        unet = _read_json(folder / "unet" / "config.json")
-        vae = _read_json(folder / "vae" / "config.json")
-        if unet.get("sample_size") and vae.get("block_out_channels"):
-            native = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)
+    native = jobs.native_side(info.name)  # what submissions are checked against too
     return ModelChoice(info.name, info.description, defaults, samplers, schedules, ignores, native)
-
-
-def _pipeline_folder(info: ModelInfo) -> Path | None:
-    if info.engine == "builtin":
-        from genlab.engines.builtin import builtin_folder
-
-        return builtin_folder()
-    if info.source == "folder":
-        return Path(info.name)
-    return None  # a single file or a hub pipeline: nothing to read without loading it
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 # -- Generate ----------------------------------------------------------------------------
@@ -249,7 +243,8 @@ def form_values(fields: dict[str, Any]) -> dict[str, str]:
         "batch_size",
         "strength",
     )
-    return {key: number(fields.get(key)) for key in keys}
+    # Shown again as typed, but never with text no page can encode (lone surrogates).
+    return {key: repair(number(fields.get(key))) for key in keys}
 
 
 def generate_context(
@@ -284,8 +279,8 @@ def generate_page(
     request: Request,
     studio: StudioDep,
     session: SessionDep,
-    from_image: int | None = None,
-    init_image_id: int | None = None,
+    from_image: OptionalId = None,
+    init_image_id: OptionalId = None,
 ) -> HTMLResponse:
     """The Generate page; `from_image` pre-fills it with that image's request (its own
     seed, so the same pixels come back), `init_image_id` starts an img2img from it."""
@@ -389,14 +384,26 @@ def job_create(
     elif fields.get("init_image_path"):
         init_data = base64.b64encode(_stored_input(studio, fields["init_image_path"])).decode()
     if init_data is None and init_id is None:
-        return GenerateJobCreate(kind="generate", **values)
-    return Img2ImgJobCreate(
+        return job_body(GenerateJobCreate, kind="generate", **values)
+    return job_body(
+        Img2ImgJobCreate,
         kind="img2img",
         init_image=init_data,
         init_image_id=init_id,
         strength=_number(fields, "strength", float),
         **values,
     )
+
+
+def job_body(schema: type[JobBody], **values: Any) -> JobBody:
+    """The API's job body from a form's values. What the schema refuses (a gallery id
+    out of range) becomes the form's one-line error, like any other bad value."""
+    try:
+        return schema(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or "form"
+        raise InvalidRequest(field, first.get("input"), first.get("msg", "invalid")) from None
 
 
 def _number(fields: dict[str, str], name: str, kind: type[int] | type[float]) -> Any:
@@ -423,7 +430,7 @@ def _stored_input(studio: Studio, path: str) -> bytes:
 def _generate_error(
     request: Request, studio: Studio, fields: dict[str, str], err: GenlabError
 ) -> HTMLResponse:
-    message = errors.one_line(str(err))
+    message = shown_error(err)
     if is_htmx(request):
         # Always 422 here: the page's script swaps HTML error replies into the slot.
         return render(
@@ -463,7 +470,7 @@ def sweep_context(
 
 def sweep_values(fields: dict[str, str]) -> dict[str, str]:
     """A posted Sweep form's values, to show it again as it was sent."""
-    return {**form_values(fields), **{axis: fields.get(axis, "") for axis in AXES}}
+    return {**form_values(fields), **{axis: repair(fields.get(axis, "")) for axis in AXES}}
 
 
 @router.get("/sweep", response_class=HTMLResponse)
@@ -495,7 +502,8 @@ def _queue_sweep(studio: Studio, user_id: int, fields: dict[str, str]) -> Job:
 def sweep_create(fields: dict[str, str]) -> SweepJobCreate:
     """The API's job body for a Sweep form; blank settings and axes are left out."""
     seed = _number(fields, "seed", int)
-    return SweepJobCreate(
+    return job_body(
+        SweepJobCreate,
         kind="sweep",
         prompt=fields.get("prompt", ""),
         negative_prompt=fields.get("negative_prompt") or None,
@@ -514,7 +522,7 @@ def sweep_create(fields: dict[str, str]) -> SweepJobCreate:
 def _sweep_error(
     request: Request, studio: Studio, fields: dict[str, str], err: GenlabError
 ) -> HTMLResponse:
-    message = errors.one_line(str(err))
+    message = shown_error(err)
     with studio.sessions() as session:
         context = sweep_context(session, sweep_values(fields), error=message)
     return render(request, "sweep.html", context, status=errors.status_of(err))
@@ -552,18 +560,18 @@ def sweep_grid(job: JobPublic) -> SweepGrid:
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: int, request: Request, studio: StudioDep, session: SessionDep) -> Response:
+def job_page(job_id: JobId, request: Request, studio: StudioDep, session: SessionDep) -> Response:
     return _job(request, studio, session, job_id, "job.html")
 
 
 @router.get("/jobs/{job_id}/sweep", response_class=HTMLResponse)
-def job_sweep(job_id: int, request: Request, studio: StudioDep, session: SessionDep) -> Response:
+def job_sweep(job_id: JobId, request: Request, studio: StudioDep, session: SessionDep) -> Response:
     """A sweep job's grid (the script fetches it when the job's event stream ends)."""
     return _job(request, studio, session, job_id, "_sweep.html")
 
 
 @router.get("/jobs/{job_id}/card", response_class=HTMLResponse)
-def job_card(job_id: int, request: Request, studio: StudioDep, session: SessionDep) -> Response:
+def job_card(job_id: JobId, request: Request, studio: StudioDep, session: SessionDep) -> Response:
     """One job's card (the script fetches it when the job's event stream ends)."""
     return _job(request, studio, session, job_id, "_job.html")
 
@@ -578,7 +586,7 @@ def _job(request: Request, studio: Studio, session: Session, job_id: int, name: 
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(
-    job_id: int, request: Request, studio: StudioDep, session: SessionDep, user: CurrentUser
+    job_id: JobId, request: Request, studio: StudioDep, session: SessionDep, user: CurrentUser
 ) -> Response:
     """Cancel from a card or the queue. The job's event stream reports the end, so an
     htmx caller only needs to hear that the queue changed."""
@@ -614,27 +622,33 @@ async def gallery_page(
     until: str = "",
     tz: str = "",
     role: str = "",
-    page: int = 1,
-    deleted: int | None = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE_NUMBER)] = 1,
+    deleted: OptionalId = None,
 ) -> HTMLResponse:
     """Newest first, searchable by prompt words, filtered by model, day (days in the
     browser's time zone, which the page's script puts in `tz`) and role."""
     filters = {"q": q, "model": model, "since": since, "until": until, "tz": tz, "role": role}
+    shown = {key: repair(value) for key, value in filters.items()}  # the form, as typed
 
     def read() -> HTMLResponse:
         with studio.sessions() as session:
-            return _gallery(request, session, filters, page, deleted)
+            return _gallery(request, session, filters, shown, page, deleted)
 
     return await studio.read(read)
 
 
 def _gallery(
-    request: Request, session: Session, filters: dict[str, str], page: int, deleted: int | None
+    request: Request,
+    session: Session,
+    filters: dict[str, str],
+    shown: dict[str, str],
+    page: int,
+    deleted: int | None,
 ) -> HTMLResponse:
     keys = ("q", "model", "since", "until", "tz", "role")
     q, model, since, until, tz, role = (filters[key] for key in keys)
     context: dict[str, Any] = {
-        "filters": filters,
+        "filters": shown,
         "models": gallery.models_in_gallery(session),
         "deleted": deleted,
         "items": [],
@@ -645,6 +659,8 @@ def _gallery(
         "error": None,
     }
     try:
+        for key in ("since", "until", "tz", "role"):
+            check_text(filters[key], key, max_chars=MAX_FILTER_CHARS)
         zone = _zone(tz)
         start = _day(since, "since", zone)
         end = _day(until, "until", zone)
@@ -660,7 +676,7 @@ def _gallery(
             limit=PAGE_SIZE,
         )
     except GenlabError as err:
-        context["error"] = errors.one_line(str(err))
+        context["error"] = shown_error(err)
         return render(request, "gallery.html", context, status=errors.status_of(err))
     count = max(math.ceil(found.total / PAGE_SIZE), 1)
     kept = {key: value for key, value in filters.items() if value}
@@ -713,7 +729,7 @@ def _day(text: str, name: str, zone: tzinfo) -> datetime | None:
 
 
 @router.get("/images/{image_id}", response_class=HTMLResponse)
-def image_page(image_id: int, request: Request, session: SessionDep) -> HTMLResponse:
+def image_page(image_id: ImageId, request: Request, session: SessionDep) -> HTMLResponse:
     try:
         return render(request, "image.html", image_context(session, image_id))
     except GenlabError as err:
@@ -726,9 +742,10 @@ def image_context(session: Session, image_id: int, error: str | None = None) -> 
     from genlab.upscale.loaders import MODEL_NAMES
 
     image = gallery.get_image(session, image_id)
-    parsed = parse_parameters(image.parameters) if image.parameters.strip() else None
+    detail = ImageDetail.of(image)  # its text repaired, if an older version stored it broken
+    parsed = parse_parameters(detail.parameters) if detail.parameters.strip() else None
     return {
-        "image": ImageDetail.of(image),
+        "image": detail,
         "fields": parsed.params if parsed else {},
         "palettes": {name: description for name, (description, _) in PRESETS.items()},
         "upscalers": MODEL_NAMES,
@@ -738,7 +755,7 @@ def image_context(session: Session, image_id: int, error: str | None = None) -> 
 
 @router.post("/images/{image_id}/delete")
 def delete_image(
-    image_id: int, request: Request, studio: StudioDep, session: SessionDep, user: CurrentUser
+    image_id: ImageId, request: Request, studio: StudioDep, session: SessionDep, user: CurrentUser
 ) -> Response:
     try:
         gallery.delete_image(session, studio.store, image_id, user_id=user.id)
@@ -749,14 +766,15 @@ def delete_image(
 
 @router.post("/images/{image_id}/recolor")
 async def recolor_image(
-    image_id: int, request: Request, studio: StudioDep, user: CurrentUser
+    image_id: ImageId, request: Request, studio: StudioDep, user: CurrentUser
 ) -> Response:
     """Send to recolour: onto a palette preset (or '#hex,#hex,…')."""
     fields = text_fields(await request.form())
 
     def body() -> RecolorJobCreate:
         strength = _number(fields, "strength", float)
-        return RecolorJobCreate(
+        return job_body(
+            RecolorJobCreate,
             kind="recolor",
             image_id=image_id,
             palette=fields.get("palette", "").strip() or None,
@@ -768,7 +786,7 @@ async def recolor_image(
 
 @router.post("/images/{image_id}/upscale")
 async def upscale_image(
-    image_id: int, request: Request, studio: StudioDep, user: CurrentUser
+    image_id: ImageId, request: Request, studio: StudioDep, user: CurrentUser
 ) -> Response:
     """Send to upscale: ×2 or ×4 with the shipped ESPCN or a resampler."""
     fields = text_fields(await request.form())
@@ -776,14 +794,16 @@ async def upscale_image(
     def body() -> UpscaleJobCreate:
         scale = _number(fields, "scale", int)
         model = fields.get("model") or "espcn"
-        return UpscaleJobCreate(kind="upscale", image_id=image_id, scale=scale or 2, model=model)
+        return job_body(
+            UpscaleJobCreate, kind="upscale", image_id=image_id, scale=scale or 2, model=model
+        )
 
     return await run_in_threadpool(_send_to, request, studio, user.id, image_id, body)
 
 
 @router.post("/images/{image_id}/style")
 async def style_image(
-    image_id: int, request: Request, studio: StudioDep, user: CurrentUser
+    image_id: ImageId, request: Request, studio: StudioDep, user: CurrentUser
 ) -> Response:
     """Send to style transfer: this image as the content, the style from an upload or
     another gallery image; the other settings are `genlab style`'s defaults."""
@@ -796,7 +816,8 @@ async def style_image(
         style_id = None if data else _number(fields, "style_image_id", int)
         if not data and style_id is None:
             raise InvalidRequest("style_image", None, "upload a style image or give a gallery id")
-        return StyleJobCreate(
+        return job_body(
+            StyleJobCreate,
             kind="style",
             content_image_id=image_id,
             style_image=base64.b64encode(data).decode("ascii") if data else None,
@@ -822,7 +843,7 @@ def _image_error(
     request: Request, session: Session, image_id: int, err: GenlabError
 ) -> HTMLResponse:
     try:
-        context = image_context(session, image_id, errors.one_line(str(err)))
+        context = image_context(session, image_id, shown_error(err))
     except GenlabError:
         return error_page(request, err)  # the image itself is gone
     return render(request, "image.html", context, status=errors.status_of(err))
