@@ -100,7 +100,7 @@ def test_bad_toml_is_refused_in_one_line_naming_the_key(tmp_path, text, message)
 
 
 def test_unknown_preset_or_missing_file_is_refused():
-    with pytest.raises(InvalidRequest, match="must be small or large, or a TOML file"):
+    with pytest.raises(InvalidRequest, match="must be one of small, large, pixel, or a TOML file"):
         load_architecture("huge")
 
 

@@ -41,7 +41,7 @@ def text2image(
     ] = 32,
     arch: Annotated[
         str,
-        Opt(help="From scratch: small (the shipped model), large, or a TOML file of sizes."),
+        Opt(help="From scratch: pixel, small or large (docs/models/builtin.md), or a TOML file."),
     ] = "small",
     resolution: Annotated[
         int | None, Opt(help="Training size in pixels (default: 64, or the model's).")
@@ -52,6 +52,10 @@ def text2image(
     limit: Annotated[int | None, Opt(help="Use only the first N images.")] = None,
     seed: Annotated[int, Opt()] = 0,
     resume: Annotated[bool, Opt(help="Continue from a checkpoint in --out.")] = True,
+    stop_after: Annotated[
+        str | None,
+        Opt(help="autoencoder: stop after stage 1 and write --out/vae, to judge it first."),
+    ] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for torch (default: torch's).")] = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
@@ -109,11 +113,14 @@ def text2image(
             if not console.is_terminal and info.step % 50 == 0:  # logs get a line now and then
                 console.print(f"{info.stage} step {info.step}/{info.total} loss {info.loss:.4f}")
 
-        result = run_training(config, data, out, on_step=on_step, resume=resume)
+        result = run_training(
+            config, data, out, on_step=on_step, resume=resume, stop_after=stop_after
+        )
     if result.resumed_from:
         console.print(f"resumed from {shown(result.resumed_from)}")
+    done = "autoencoder only (vae/)" if stop_after == "autoencoder" else f"{result.steps} steps"
     console.print(
-        f"{shown(result.out)}: {result.images} images, {result.steps} steps, "
+        f"{shown(result.out)}: {result.images} images, {done}, "
         f"{result.seconds / 60:.1f} min on {result.device}"
     )
     if result.samples:

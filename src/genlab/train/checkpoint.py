@@ -7,6 +7,7 @@ config or data folder would silently mix two runs, so it is refused instead.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -54,7 +55,17 @@ def save(out: Path, state: dict[str, Any]) -> None:
     atomic_save(state, folder(out) / NAME)
 
 
-def load(out: Path, config: dict[str, Any], data: Path) -> dict[str, Any] | None:
+def data_fingerprint(captions: list[str]) -> str:
+    """Which data a run trains on, wherever the folder lies: its captions, in order.
+
+    A path would tie a run to one machine; the captions move with the data, so a run
+    checkpointed on one machine resumes on another that rendered the same folder."""
+    return hashlib.sha256("\n".join(captions).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def load(
+    out: Path, config: dict[str, Any], data: Path, fingerprint: str | None = None
+) -> dict[str, Any] | None:
     """The checkpoint in `out`, or None; refuses one from a different run."""
     path = folder(out) / NAME
     if not path.is_file():
@@ -66,8 +77,12 @@ def load(out: Path, config: dict[str, Any], data: Path) -> dict[str, Any] | None
             f"checkpoint {path} is unreadable ({type(err).__name__}); "
             "delete it or train with --no-resume"
         ) from None
-    _check_architecture(out, state["config"].get("architecture"), config.get("architecture"))
-    old = {k: v for k, v in state["config"].items() if k not in _RESUMABLE_CHANGES}
+    saved = dict(state["config"])
+    if saved.get("architecture") is not None:
+        # Fields added since the checkpoint was written take their defaults.
+        saved["architecture"] = {**_architecture_defaults(), **saved["architecture"]}
+    _check_architecture(out, saved.get("architecture"), config.get("architecture"))
+    old = {k: v for k, v in saved.items() if k not in _RESUMABLE_CHANGES}
     new = {k: v for k, v in config.items() if k not in _RESUMABLE_CHANGES}
     changed = sorted(k for k in new if old.get(k) != new[k])
     if changed:
@@ -75,11 +90,22 @@ def load(out: Path, config: dict[str, Any], data: Path) -> dict[str, Any] | None
             f"{out} holds a run with other settings ({', '.join(changed)}); "
             "use a new --out, the same settings, or --no-resume to start over"
         )
-    if state["data"] != str(Path(data).resolve()):
+    same = (
+        state["data_fingerprint"] == fingerprint
+        if fingerprint is not None and state.get("data_fingerprint")
+        else state["data"] == str(Path(data).resolve())
+    )
+    if not same:
         raise GenlabError(
             f"{out} holds a run on other data ({state['data']}); use a new --out or --no-resume"
         )
     return state
+
+
+def _architecture_defaults() -> dict[str, Any]:
+    from genlab.train.components import Architecture
+
+    return Architecture().to_dict()
 
 
 def _check_architecture(out: Path, old: dict | None, new: dict | None) -> None:

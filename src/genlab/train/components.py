@@ -1,14 +1,16 @@
 """The parts of a from-scratch text-to-image model, as standard diffusers/transformers
 classes so the saved folder loads with `StableDiffusionPipeline.from_pretrained`.
 
-Shapes are chosen for a 2-core CPU: a 4× downsampling AutoencoderKL (64 px images →
-16 × 16 × 8 latents), a three-level UNet with cross-attention at 8 × 8 and 4 × 4,
-and a four-layer CLIP text encoder over a word-level tokenizer of the captions'
-words. The scheduler is DPM-Solver++ on flow sigmas: the model predicts the velocity
-(noise − image) along straight paths, which samples cleanly in few steps.
+Two designs are presets (see PRESETS). `pixel` keeps every pixel: its AutoencoderKL
+does not downsample (64 px images → 64 × 64 × 4 latents, so a 9 px star keeps its
+points), and its UNet is narrow where the map is large, with cross-attention only at
+16 × 16 and below; it predicts v on a zero-terminal-SNR schedule, which every A1111
+sampler can run. `small` (the first shipped model) downsamples 4× to 16 × 16 × 8 and
+predicts the flow velocity (noise − image), which only flow-capable solvers run.
+Both use a four-layer CLIP text encoder over a word-level tokenizer of the captions'
+words.
 
-`--arch` picks the sizes: a preset (`small`, the shipped model; `large`, for a GPU
-run; see PRESETS) or a TOML file of `Architecture` fields.
+`--arch` picks the sizes: a preset or a TOML file of `Architecture` fields.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ WORDS_FILE = "words.txt"
 MAX_WORDS = 2000  # merges grow with word length; a caption vocabulary rarely needs more
 # Group norms: the autoencoder uses 16 groups, the UNet 32 (see build_vae, build_unet).
 _VAE_GROUPS, _UNET_GROUPS = 16, 32
+PREDICTIONS = ("flow", "v")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ class Architecture:
     layers_per_block: int = 1
     vae_channels: tuple[int, ...] = (32, 64, 64)
     latent_channels: int = 8  # 4 blurs small shapes at 4× downsampling; 8 keeps edges
+    # Leading UNet levels with plain convolution (no attention): attention over a
+    # 64 × 64 map costs 4096² per head, most of a step on a CPU.
+    unet_plain_levels: int = 1
+    # The autoencoder's mid-block self-attention; at full resolution it dominates.
+    vae_attention: bool = True
+    # What the UNet predicts: "flow" (velocity on straight paths, flow-sigma solvers
+    # only) or "v" (v-prediction on a zero-terminal-SNR DDPM schedule, any sampler).
+    prediction: str = "flow"
 
     def __post_init__(self) -> None:
         _check_int("resolution", self.resolution, 8, 2048)
@@ -54,6 +65,13 @@ class Architecture:
         _check_int("latent_channels", self.latent_channels, 1, 64)
         _check_channels("unet_channels", self.unet_channels, 2, _UNET_GROUPS)
         _check_channels("vae_channels", self.vae_channels, 1, _VAE_GROUPS)
+        _check_int("unet_plain_levels", self.unet_plain_levels, 1, len(self.unet_channels) - 1)
+        if not isinstance(self.vae_attention, bool):
+            raise InvalidRequest("vae_attention", self.vae_attention, "must be true or false")
+        if self.prediction not in PREDICTIONS:
+            raise InvalidRequest(
+                "prediction", self.prediction, f"must be one of {', '.join(PREDICTIONS)}"
+            )
         # Attention splits a level's channels evenly between its heads.
         if any(c % self.unet_heads for c in self.unet_channels):
             raise InvalidRequest(
@@ -151,19 +169,31 @@ PRESETS = {
     # goes to the autoencoder, whose round trip caps the small model's adherence at
     # 0.26; the latent space (16 × 16 × 8 at 64 px) stays the small model's.
     "large": Architecture(vae_channels=(48, 96, 96)),
+    # No spatial downsampling in the autoencoder (64 × 64 × 4 latents: corners and
+    # exact colours survive the round trip), a UNet that is 32 channels wide at
+    # 64 × 64 with attention from 16 × 16 down, and v-prediction so that every
+    # sampler works. See docs/models/builtin.md for the pilots behind each choice.
+    "pixel": Architecture(
+        vae_channels=(32,),
+        latent_channels=4,
+        vae_attention=False,
+        unet_channels=(32, 64, 128, 128),
+        unet_plain_levels=2,
+        prediction="v",
+    ),
 }
 
 
 def load_architecture(spec: str | Path) -> Architecture:
-    """A preset name (`small`, `large`) or a TOML file of Architecture fields.
+    """A preset name (`small`, `large`, `pixel`) or a TOML file of Architecture fields.
 
     A file may set any subset of the fields; the rest keep the `small` values."""
     if str(spec) in PRESETS:
         return PRESETS[str(spec)]
     path = Path(spec)
     if not path.is_file():
-        names = " or ".join(PRESETS)
-        raise InvalidRequest("arch", str(spec), f"must be {names}, or a TOML file that exists")
+        names = ", ".join(PRESETS)
+        raise InvalidRequest("arch", str(spec), f"must be one of {names}, or a TOML file that exists")
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -233,22 +263,23 @@ def build_vae(arch: Architecture):
         latent_channels=arch.latent_channels,
         norm_num_groups=16,
         sample_size=arch.resolution,
+        mid_block_add_attention=arch.vae_attention,
     )
 
 
 def build_unet(arch: Architecture):
     from diffusers import UNet2DConditionModel
 
-    levels = len(arch.unet_channels)
+    levels, plain = len(arch.unet_channels), arch.unet_plain_levels
     return UNet2DConditionModel(
         sample_size=arch.latent_size,
         in_channels=arch.latent_channels,
         out_channels=arch.latent_channels,
         block_out_channels=arch.unet_channels,
         layers_per_block=arch.layers_per_block,
-        # Full resolution is plain convolution; attention where the map is small.
-        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
-        up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
+        # Large maps are plain convolution; attention where the map is small.
+        down_block_types=("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * (levels - plain),
+        up_block_types=("CrossAttnUpBlock2D",) * (levels - plain) + ("UpBlock2D",) * plain,
         cross_attention_dim=arch.text_width,
         # diffusers' historical name: this is the number of heads, not their width.
         attention_head_dim=arch.unet_heads,
@@ -256,9 +287,26 @@ def build_unet(arch: Architecture):
     )
 
 
-def build_scheduler():
+def build_scheduler(arch: Architecture):
     from diffusers import DPMSolverMultistepScheduler
 
+    if arch.prediction == "v":
+        # SD's betas rescaled to zero SNR at the last step (Lin et al. 2024), sampled
+        # from that step ("trailing"): the model learns to draw from pure noise, so
+        # dark and bright backgrounds come out as asked.
+        return DPMSolverMultistepScheduler(
+            num_train_timesteps=1000,
+            beta_schedule="scaled_linear",
+            beta_start=0.00085,
+            beta_end=0.012,
+            prediction_type="v_prediction",
+            rescale_betas_zero_snr=True,
+            timestep_spacing="trailing",
+            solver_order=2,
+            algorithm_type="dpmsolver++",
+            final_sigmas_type="zero",
+            steps_offset=1,
+        )
     return DPMSolverMultistepScheduler(
         num_train_timesteps=1000,
         use_flow_sigmas=True,

@@ -57,6 +57,7 @@ from genlab.train.sampling import sample_grid
 log = logging.getLogger(__name__)
 
 TRAIN_PARTS = ("all", "unet", "text_encoder", "lora")
+STAGES = ("autoencoder", "diffusion")
 LATENT_NOISE = 0.1  # autoencoder training noise, as a fraction of the latents' spread
 SAMPLE_PROMPTS = (
     "a red circle",
@@ -170,8 +171,12 @@ class Trainer:
         *,
         on_step: Callable[[StepInfo], None] | None = None,
         resume: bool = True,
+        stop_after: str | None = None,
     ):
+        if stop_after not in (None, *STAGES):
+            raise InvalidRequest("stop_after", stop_after, f"must be {' or '.join(STAGES)}")
         self.config, self.data_dir, self.out = config, Path(data_dir), Path(out)
+        self.stop_after = stop_after
         self.on_step = on_step or (lambda info: None)
         self.resume = resume
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -186,23 +191,23 @@ class Trainer:
         torch.set_flush_denormal(True)
         self.device = resolve_device(self.config.device, self.config.precision)
         self.out.mkdir(parents=True, exist_ok=True)
-        state = ckpt.load(self.out, self.config.to_dict(), self.data_dir) if self.resume else None
-        if not self.resume:
+        started = time.perf_counter()
+        if self.config.init:
+            self._load_init()
+        else:
+            self.resolution = self.config.architecture.resolution
+        self.data = load_captioned_images(self.data_dir, self.resolution, limit=self.config.limit)
+        self.fingerprint = ckpt.data_fingerprint(self.data.captions)
+        state = None
+        if self.resume:
+            state = ckpt.load(self.out, self.config.to_dict(), self.data_dir, self.fingerprint)
+        else:
             ckpt.discard(self.out)
         resumed_from = None if state is None else f"{state['stage']} step {state['step']}"
         self.seconds = state["seconds"] if state else 0.0
         self.losses = [tuple(x) for x in state["losses"]] if state else []
-        self._started = time.perf_counter()
-        if self.config.init:
-            self._load_init()
-            self.data = load_captioned_images(
-                self.data_dir, self.resolution, limit=self.config.limit
-            )
-        else:
-            self.resolution = self.config.architecture.resolution
-            self.data = load_captioned_images(
-                self.data_dir, self.resolution, limit=self.config.limit
-            )
+        self._started = started
+        if not self.config.init:
             self._build_fresh()
         log.info("%d captioned images from %s", len(self.data), self.data_dir)
         for model in (self.vae, self.text_encoder, self.unet):
@@ -213,6 +218,8 @@ class Trainer:
         if self.config.init is None and (state is None or state["stage"] == "autoencoder"):
             self._train_autoencoder(state)
             state = None
+            if self.stop_after == "autoencoder":
+                return self._save_autoencoder(resumed_from)
         self._train_diffusion(state)
         self._save_result()
         return TrainResult(
@@ -242,7 +249,7 @@ class Trainer:
         self.text_encoder = build_text_encoder(arch, self.tokenizer)
         self.vae = build_vae(arch)
         self.unet = build_unet(arch)
-        self.scheduler = build_scheduler()
+        self.scheduler = build_scheduler(arch)
         self.trained = {"text_encoder": self.text_encoder, "unet": self.unet}
 
     def _load_init(self) -> None:
@@ -447,6 +454,7 @@ class Trainer:
             {
                 "config": self.config.to_dict(),
                 "data": str(self.data_dir.resolve()),
+                "data_fingerprint": self.fingerprint,
                 "stage": stage,
                 "step": step,
                 "models": {name: _trainable_state(m) for name, m in models.items()},
@@ -469,6 +477,22 @@ class Trainer:
             )
         self.losses.append((stage, step, loss))
         self.on_step(StepInfo(stage, step, total, loss))
+
+    def _save_autoencoder(self, resumed_from: str | None) -> TrainResult:
+        """After `stop_after="autoencoder"`: the autoencoder alone, as a diffusers
+        folder (`out/vae`), so its round trip can be judged before any denoiser is
+        trained on it. Running again without the stop continues into stage 2."""
+        self.vae.to("cpu").save_pretrained(str(self.out / "vae"), safe_serialization=True)
+        self.vae.to(self.device)
+        return TrainResult(
+            self.out,
+            0,
+            self._elapsed(),
+            resumed_from,
+            len(self.data),
+            [],
+            describe(self.device),
+        )
 
     def _save_result(self) -> None:
         # Saved pipelines are fp32 on the CPU, whatever device trained them.
@@ -506,9 +530,11 @@ def train(
     *,
     on_step: Callable[[StepInfo], None] | None = None,
     resume: bool = True,
+    stop_after: str | None = None,
 ) -> TrainResult:
     """Train (or resume) into `out`; see the module docstring."""
-    return Trainer(config, data_dir, out, on_step=on_step, resume=resume).run()
+    trainer = Trainer(config, data_dir, out, on_step=on_step, resume=resume, stop_after=stop_after)
+    return trainer.run()
 
 
 def _trainable_state(model) -> dict:
