@@ -193,7 +193,9 @@ def load_architecture(spec: str | Path) -> Architecture:
     path = Path(spec)
     if not path.is_file():
         names = ", ".join(PRESETS)
-        raise InvalidRequest("arch", str(spec), f"must be one of {names}, or a TOML file that exists")
+        raise InvalidRequest(
+            "arch", str(spec), f"must be one of {names}, or a TOML file that exists"
+        )
     try:
         import tomllib
     except ImportError:  # Python 3.10
