@@ -39,6 +39,9 @@ def text2image(
     vae_crop: Annotated[
         int, Opt(help="Autoencoder trains on random crops this size (0: whole images).")
     ] = 32,
+    vae_noise: Annotated[
+        float, Opt(help="Latent noise while the autoencoder trains (fraction of spread).")
+    ] = 0.1,
     arch: Annotated[
         str,
         Opt(help="From scratch: pixel, small or large (docs/models/builtin.md), or a TOML file."),
@@ -85,6 +88,7 @@ def text2image(
         vae_steps=vae_steps,
         vae_batch_size=vae_batch_size,
         vae_crop=vae_crop,
+        vae_noise=vae_noise,
         sample_every=sample_every,
         checkpoint_every=checkpoint_every,
         init=init,

@@ -64,9 +64,16 @@ def data_fingerprint(captions: list[str]) -> str:
 
 
 def load(
-    out: Path, config: dict[str, Any], data: Path, fingerprint: str | None = None
+    out: Path,
+    config: dict[str, Any],
+    data: Path,
+    fingerprint: str | None = None,
+    defaults: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The checkpoint in `out`, or None; refuses one from a different run."""
+    """The checkpoint in `out`, or None; refuses one from a different run.
+
+    `defaults` (the config's defaults) stand in for settings added since the
+    checkpoint was written: such a run used what is now the default."""
     path = folder(out) / NAME
     if not path.is_file():
         return None
@@ -77,10 +84,10 @@ def load(
             f"checkpoint {path} is unreadable ({type(err).__name__}); "
             "delete it or train with --no-resume"
         ) from None
-    saved = dict(state["config"])
+    defaults = defaults or {}
+    saved = {**defaults, **state["config"]}
     if saved.get("architecture") is not None:
-        # Fields added since the checkpoint was written take their defaults.
-        saved["architecture"] = {**_architecture_defaults(), **saved["architecture"]}
+        saved["architecture"] = {**defaults.get("architecture", {}), **saved["architecture"]}
     _check_architecture(out, saved.get("architecture"), config.get("architecture"))
     old = {k: v for k, v in saved.items() if k not in _RESUMABLE_CHANGES}
     new = {k: v for k, v in config.items() if k not in _RESUMABLE_CHANGES}
@@ -100,12 +107,6 @@ def load(
             f"{out} holds a run on other data ({state['data']}); use a new --out or --no-resume"
         )
     return state
-
-
-def _architecture_defaults() -> dict[str, Any]:
-    from genlab.train.components import Architecture
-
-    return Architecture().to_dict()
 
 
 def _check_architecture(out: Path, old: dict | None, new: dict | None) -> None:
