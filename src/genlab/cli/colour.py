@@ -42,8 +42,8 @@ def recolor(
     from genlab.core.images import open_image
     from genlab.services.outputs import output_path, save_tool_image
     from genlab.transfer.colour import METHODS
-    from genlab.transfer.colour import recolor as run
     from genlab.transfer.palette import parse_palette
+    from genlab.transfer.recolor import recolor as run
 
     if (like is None) == (palette is None):
         raise InvalidRequest(

@@ -36,7 +36,7 @@ def upscale(
 ) -> None:
     """Upscale an image by 2 or 4 with a resampler, the shipped ESPCN or a pretrained model."""
     from genlab.core.images import open_image
-    from genlab.engines.devices import pick_device
+    from genlab.devices import pick_device
     from genlab.services.outputs import output_path, save_tool_image
     from genlab.upscale.loaders import check_scale, load_upscaler, upscale_image
 
@@ -75,7 +75,7 @@ def eval_sr(
     device: Annotated[str | None, Opt(help="cuda, mps or cpu (default: best).")] = None,
 ) -> None:
     """PSNR and SSIM (Y channel, border = scale) against bicubic on the held-out photos."""
-    from genlab.engines.devices import pick_device
+    from genlab.devices import pick_device
     from genlab.upscale.data import HELD_OUT
     from genlab.upscale.evaluate import evaluate
     from genlab.upscale.loaders import check_scale, load_upscaler

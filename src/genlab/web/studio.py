@@ -109,7 +109,8 @@ class Studio:
                 log.warning(
                     "after an unclean stop: requeued jobs %s, failed jobs %s", requeued, failed
                 )
-            self.store.sweep(gallery.referenced_paths(session))
+            # Files no image row and no job input refers to any more.
+            self.store.sweep(gallery.image_paths(session) | jobs.input_paths(session))
         if not self._run_jobs:
             self._leader.release()  # running no jobs, it need not keep others from it
             return

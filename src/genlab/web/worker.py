@@ -289,8 +289,8 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
 def run_recolor(context: RunContext) -> list[gallery.NewImage]:
     """A gallery image recoloured like another one or onto a palette."""
     from genlab.core.images import open_image
-    from genlab.transfer.colour import recolor
     from genlab.transfer.palette import palette_from_text
+    from genlab.transfer.recolor import recolor
 
     data = jobs.payload(context.job)
     (source, source_path), *like = _sources(context, data["image_id"], data.get("like_image_id"))
@@ -316,7 +316,7 @@ def run_recolor(context: RunContext) -> list[gallery.NewImage]:
 def run_upscale(context: RunContext) -> list[gallery.NewImage]:
     """A gallery image upscaled by 2 or 4, tile by tile (each tile is a step)."""
     from genlab.core.images import open_image
-    from genlab.engines.devices import pick_device
+    from genlab.devices import pick_device
     from genlab.upscale.loaders import load_upscaler, upscale_image
 
     data = jobs.payload(context.job)

@@ -81,7 +81,7 @@ MAX_FILTER_CHARS = 64  # a date, a role or a time zone name
 def _templates() -> Jinja2Templates:
     from fastapi.templating import Jinja2Templates
 
-    from genlab import __version__
+    from genlab.core.version import __version__
 
     templates = Jinja2Templates(directory=FilePath(__file__).parents[1] / "templates")
     templates.env.globals.update(
@@ -255,7 +255,7 @@ def generate_context(
     notice: str | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
-    from genlab.prompts.builder import DESCRIPTOR_SETS
+    from genlab.world.descriptors import DESCRIPTOR_SETS
 
     choices = model_choices()
     default = options.default_model(session)
