@@ -268,7 +268,7 @@ class DiffusersEngine:
             pipe, "tokenizer_2"
         )
         if single_clip:
-            from genlab.prompts.embeddings import encode_prompts
+            from genlab.engines.embeddings import encode_prompts
 
             # With CPU offload the text encoder runs where the pipeline executes.
             positive, negative = encode_prompts(
