@@ -36,30 +36,25 @@ def upscale(
 ) -> None:
     """Upscale an image by 2 or 4 with a resampler, the shipped ESPCN or a pretrained model."""
     from genlab.core.images import open_image
-    from genlab.devices import pick_device
+    from genlab.core.result import StepEvent
+    from genlab.services import tools
     from genlab.services.outputs import output_path, save_tool_image
-    from genlab.upscale.loaders import check_scale, load_upscaler, upscale_image
 
-    if scale is not None:
-        check_scale(scale)
+    request = tools.UpscaleRequest(
+        model=model, scale=scale, tile=tile, allow_pickle=allow_pickle, device=device
+    )
     source = open_image(image, what="image")
     target = output_path(out, image, "upscale")  # checks --out before any work
-    with console.status(f"loading {shown(model)}…"):
-        upscaler = load_upscaler(
-            model, scale or 2, allow_pickle=allow_pickle, device=pick_device(device)
-        )
-    scale = scale or upscaler.native_scale or 2
-    check_scale(scale)
     with progress_bar(console) as progress:
-        task = progress.add_task(f"upscaling x{scale}", total=None)
+        task = progress.add_task(f"upscaling {shown(model)}", total=None)
 
-        def on_tile(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def on_step(event: StepEvent) -> None:
+            progress.update(task, completed=event.step, total=event.total)
 
-        result = upscale_image(source, upscaler, scale, tile=tile, on_tile=on_tile)
+        scale, result = tools.upscale(request, source, on_step=on_step)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {shown(note)}")
-    params = {"scale": scale, "upscaler": result.upscaler, "tile": tile}
+    params = tools.upscale_params(request, scale, result)
     saved = save_tool_image(result.image, target, tool="upscale", params=params, source=image)
     console.print(shown(saved))
     console.print(f"{source.width}x{source.height} → {result.image.width}x{result.image.height}")

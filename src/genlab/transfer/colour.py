@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from genlab.core.errors import InvalidRequest
+from genlab.core.tools import RECOLOR_METHODS
 
 if TYPE_CHECKING:
     from PIL import Image
 
 log = logging.getLogger(__name__)
 
-METHODS = ("reinhard", "histogram", "ot")
+METHODS = RECOLOR_METHODS
 
 # Reinhard 2001, eq. 4 (RGB → LMS) and eq. 6 (log LMS → lαβ). The paper applies them to
 # display RGB directly, without linearising; so do we (it also saves a power per pixel).

@@ -289,19 +289,16 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
 def run_recolor(context: RunContext) -> list[gallery.NewImage]:
     """A gallery image recoloured like another one or onto a palette."""
     from genlab.core.images import open_image
-    from genlab.transfer.palette import palette_from_text
-    from genlab.transfer.recolor import recolor
+    from genlab.services import tools
 
     data = jobs.payload(context.job)
     (source, source_path), *like = _sources(context, data["image_id"], data.get("like_image_id"))
+    request = jobs.recolor_request(data)
     context.step(0, 1)
-    result = recolor(
+    result = tools.recolor(
+        request,
         open_image(source_path, what="image"),
         like=open_image(like[0][1], what="reference") if like else None,
-        palette=palette_from_text(data["palette"]) if data.get("palette") else None,
-        method=data["method"] if like else "reinhard",
-        strength=data["strength"],
-        seed=data["seed"],
     )
     context.step(1, 1)
     params: dict[str, object] = {"method": data["method"]}
@@ -316,21 +313,19 @@ def run_recolor(context: RunContext) -> list[gallery.NewImage]:
 def run_upscale(context: RunContext) -> list[gallery.NewImage]:
     """A gallery image upscaled by 2 or 4, tile by tile (each tile is a step)."""
     from genlab.core.images import open_image
-    from genlab.devices import pick_device
-    from genlab.upscale.loaders import load_upscaler, upscale_image
+    from genlab.services import tools
 
     data = jobs.payload(context.job)
     [(source, source_path)] = _sources(context, data["image_id"])
-    scale, tile = int(data["scale"]), int(data["tile"])
-    upscaler = load_upscaler(data["model"], scale, device=pick_device(None))
-    result = upscale_image(
-        open_image(source_path, what="image"),
-        upscaler,
-        scale,
-        tile=tile,
-        on_tile=lambda done, total: context.step(done, total),
+    request = tools.UpscaleRequest(
+        model=data["model"], scale=int(data["scale"]), tile=int(data["tile"])
     )
-    params = {"scale": scale, "upscaler": result.upscaler, "tile": tile}
+    scale, result = tools.upscale(
+        request,
+        open_image(source_path, what="image"),
+        on_step=lambda event: context.step(event.step, event.total),
+    )
+    params = tools.upscale_params(request, scale, result)
     return [_tool_output(context, source, source_path, result.image, "upscale", params)]
 
 
@@ -339,22 +334,24 @@ def run_style(context: RunContext) -> list[gallery.NewImage]:
     every few a preview; without VGG-19 weights on disk the random-filter fallback
     runs, and its name is in the image's parameters and the done event."""
     from genlab.core.images import open_image
-    from genlab.transfer.style import StyleConfig, StyleStep, stylize
+    from genlab.services import tools
 
     data = jobs.payload(context.job)
     content_row, content_path = _tool_input(context, data["content_image"])
     style_row, style_path = _tool_input(context, data["style_image"])
-    config = StyleConfig(**data["config"], frame_every=STYLE_PREVIEW_EVERY)
+    request = tools.StyleRequest(data["config"], frame_every=STYLE_PREVIEW_EVERY)
 
-    def on_step(step: StyleStep) -> None:
-        context.step(step.evaluation, step.total)
+    def on_step(event: StepEvent) -> None:
+        if event.preview is not None:
+            context.preview(event.step, event.preview()[-1])
+        else:
+            context.step(event.step, event.total)
 
-    result = stylize(
+    result = tools.stylize(
+        request,
         open_image(content_path, what="content image"),
         open_image(style_path, what="style image", keep_alpha=False),
-        config,
         on_step=on_step,
-        on_frame=context.preview,
     )
     if result.notice:
         context.warnings.append(result.notice)
