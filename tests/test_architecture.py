@@ -38,23 +38,12 @@ KNOWN: frozenset[tuple[str, str]] = frozenset(
     {
         ("genlab.cli.encoder", "train"),
         ("genlab.cli.models", "engines"),
-        ("genlab.cli.report", "lab"),
-        ("genlab.cli.runs", "lab"),
-        ("genlab.cli.sweep", "lab"),
         ("genlab.cli.train", "train"),
         ("genlab.cli.upscale", "devices"),
         ("genlab.cli.upscale", "upscale"),
         ("genlab.cli.world", "world"),
         ("genlab.web.a1111", "engines"),
         ("genlab.web.a1111", "world"),
-        ("genlab.web.jobs", "engines"),
-        ("genlab.web.jobs", "lab"),
-        ("genlab.web.options", "engines"),
-        ("genlab.web.routes.pages", "engines"),
-        ("genlab.web.routes.pages", "transfer"),
-        ("genlab.web.routes.pages", "upscale"),
-        ("genlab.web.routes.pages", "world"),
-        ("genlab.web.worker", "lab"),
     }
 )
 # Cycles that exist today, as sorted lists of their members; the same rule applies.

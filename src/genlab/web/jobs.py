@@ -26,7 +26,6 @@ import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -42,6 +41,7 @@ from genlab.core.request import (
 )
 from genlab.core.text import printable, repair_json
 from genlab.core.tools import RecolorRequest, StyleRequest, UpscaleRequest
+from genlab.services import catalog
 from genlab.web.gallery import MAX_ID, Forbidden, NotFound, get_image, image_file
 from genlab.web.models import FINISHED_STATES, JOB_STATES, Job, utcnow
 from genlab.web.progress import ProgressHub
@@ -183,7 +183,7 @@ def check_drawn_size(request: GenerationRequest, init_size: tuple[int, int] | No
     """Refuse now what the worker would refuse: a side left out is filled in when the
     job runs (from the init image, or the model's native size), and only then does the
     request's pixel limit see both sides."""
-    from genlab.engines import engine_name_for
+    from genlab.services.catalog import engine_name_for
 
     if request.width is not None and request.height is not None:
         return  # the request checked both itself
@@ -195,7 +195,7 @@ def check_drawn_size(request: GenerationRequest, init_size: tuple[int, int] | No
         width, height = (side // 8 * 8 for side in init_size)
         source = "from the init image"
     else:
-        native = native_side(request.model)
+        native = catalog.native_side(request.model)
         # A native size unknown without loading the model (a hub pipeline, a single
         # file) is taken as the given side: most checkpoints are made for squares.
         width = height = native or request.width or request.height
@@ -207,52 +207,6 @@ def check_drawn_size(request: GenerationRequest, init_size: tuple[int, int] | No
         raise InvalidRequest(
             err.field, err.value, f"{err.allowed}; the {missing} left out is {filled} px, {source}"
         ) from None
-
-
-def native_side(model: str) -> int | None:
-    """The side a model draws when a request leaves width and height out, where it can
-    be read without loading the model: the shipped engines and diffusers folders."""
-    from genlab.engines import engine_name_for
-
-    if engine_name_for(model) == "procedural":
-        from genlab.engines.procedural import DEFAULT_SIDE
-
-        return DEFAULT_SIDE
-    folder = pipeline_folder(model)
-    if folder is None:
-        return None
-    unet = read_json(folder / "unet" / "config.json")
-    vae = read_json(folder / "vae" / "config.json")
-    sample, blocks = unet.get("sample_size"), vae.get("block_out_channels")
-    if isinstance(sample, (list, tuple)) and sample:
-        sample = sample[0]
-    if isinstance(sample, bool) or not isinstance(sample, int) or not isinstance(blocks, list):
-        return None
-    # The VAE halves the image once per block after the first (vae_scale_factor).
-    return sample * 2 ** (len(blocks) - 1)
-
-
-def pipeline_folder(model: str) -> Path | None:
-    """The diffusers folder a model runs from, when it is one (the built-in model, or
-    a local pipeline folder); None for procedural, single files and hub ids."""
-    from genlab.engines import engine_name_for
-
-    engine = engine_name_for(model)
-    if engine == "builtin":
-        from genlab.engines.builtin import builtin_folder
-
-        return builtin_folder()
-    if engine == "diffusers" and (Path(model) / "model_index.json").is_file():
-        return Path(model)
-    return None
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def recolor_request(data: dict[str, Any]) -> RecolorRequest:
@@ -382,9 +336,15 @@ def create_sweep(
     `axes` maps x, y, z to flag text ("seed=1-4") or a table ({"axis": "seed",
     "values": [1, 2]}). Random seeds are fixed now, so a retried job resumes the same
     cells; models on any axis must be ones this server offers."""
-    from genlab.engines import engine_name_for
-    from genlab.lab.axes import Axis, AxisError
-    from genlab.lab.sweep import AXIS_NAMES, SweepDefinition, SweepError, plan
+    from genlab.services.catalog import engine_name_for
+    from genlab.services.sweeps import (
+        AXIS_NAMES,
+        Axis,
+        AxisError,
+        SweepDefinition,
+        SweepError,
+        plan,
+    )
     from genlab.web.options import check_model, default_model
 
     unknown = sorted(set(fields) - set(SWEEP_FIELDS))
@@ -668,7 +628,7 @@ def work_units(job: Job) -> float:
 
 
 def _work_units(kind: str, model: str | None, request_json: str) -> float:
-    from genlab.engines import engine_name_for
+    from genlab.services.catalog import engine_name_for
 
     data = json.loads(request_json)
     if "work_units" in data:

@@ -366,8 +366,7 @@ def run_sweep_job(context: RunContext) -> list[gallery.NewImage]:
     column), so a page can fill the sheet in; its row waits for the job's end, like
     every image. The contact sheets follow, as rows with role "sheet"."""
     from genlab.core.imageio import read_metadata
-    from genlab.lab.runner import CellDone, run_sweep
-    from genlab.lab.sweep import SweepDefinition
+    from genlab.services.sweeps import CellDone, SweepDefinition, run_sweep
 
     worker, job = context.worker, context.job
     data = jobs.payload(job)

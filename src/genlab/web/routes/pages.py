@@ -33,6 +33,7 @@ from starlette.datastructures import FormData, UploadFile
 from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.core.request import check_text
 from genlab.core.text import printable, repair
+from genlab.services import catalog
 from genlab.web import errors, gallery, jobs, options
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.routes.jobs import submit
@@ -199,21 +200,11 @@ def _choice(info: ModelInfo) -> ModelChoice:
 
     request = new_request(model=info.name, prompt="")
     defaults = {name: getattr(request, name) for name in SETTINGS}
-    samplers, schedules, ignores = SAMPLERS, SCHEDULES, ()
-    if info.engine == "procedural":
-        from genlab.engines.procedural import UNUSED
-
-        ignores = (*sorted(UNUSED - {"loras"}), "init_image")
-    # A single file or a hub pipeline has no folder to read without loading it.
-    folder = jobs.pipeline_folder(info.name)
-    if folder is not None:
-        from genlab.engines.schedulers import FLOW_SAMPLERS, is_flow_model
-
-        scheduler = jobs.read_json(folder / "scheduler" / "scheduler_config.json")
-        if is_flow_model(scheduler):
-            # Flow-matching models only sample with these; the engine refuses others.
-            samplers, schedules = FLOW_SAMPLERS, ("Automatic",)
-    native = jobs.native_side(info.name)  # what submissions are checked against too
+    samplers, schedules = SAMPLERS, SCHEDULES
+    ignores = catalog.ignored_settings(info.name) if info.engine == "procedural" else ()
+    # Flow-matching models only sample with their own samplers; the engine refuses others.
+    samplers, schedules = catalog.model_samplers(info.name) or (samplers, schedules)
+    native = catalog.native_side(info.name)  # what submissions are checked against too
     return ModelChoice(info.name, info.description, defaults, samplers, schedules, ignores, native)
 
 
@@ -255,7 +246,9 @@ def generate_context(
     notice: str | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
-    from genlab.world.descriptors import DESCRIPTOR_SETS
+    from genlab.services.sweeps import descriptor_sets
+
+    DESCRIPTOR_SETS = descriptor_sets()
 
     choices = model_choices()
     default = options.default_model(session)
@@ -738,8 +731,9 @@ def image_page(image_id: ImageId, request: Request, session: SessionDep) -> HTML
 
 def image_context(session: Session, image_id: int, error: str | None = None) -> dict[str, Any]:
     from genlab.core.metadata import parse_parameters
-    from genlab.transfer.presets import PRESETS
-    from genlab.upscale.loaders import MODEL_NAMES
+    from genlab.services import tools
+
+    PRESETS, MODEL_NAMES = tools.palette_presets(), tools.upscale_models()
 
     image = gallery.get_image(session, image_id)
     detail = ImageDetail.of(image)  # its text repaired, if an older version stored it broken
