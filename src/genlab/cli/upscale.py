@@ -70,16 +70,14 @@ def eval_sr(
     device: Annotated[str | None, Opt(help="cuda, mps or cpu (default: best).")] = None,
 ) -> None:
     """PSNR and SSIM (Y channel, border = scale) against bicubic on the held-out photos."""
-    from genlab.devices import pick_device
-    from genlab.upscale.data import HELD_OUT
-    from genlab.upscale.evaluate import evaluate
-    from genlab.upscale.loaders import check_scale, load_upscaler
+    from genlab.services import training
 
-    check_scale(scale)
-    upscaler = load_upscaler(model, scale, allow_pickle=allow_pickle, device=pick_device(device))
+    upscaler, run = training.evaluate_sr(
+        model, scale, tile=tile, allow_pickle=allow_pickle, device=device
+    )
     with progress_bar(console) as progress:
-        task = progress.add_task("evaluating", total=len(HELD_OUT))
-        scores = evaluate(upscaler, scale, tile=tile, on_photo=lambda _: progress.advance(task, 1))
+        task = progress.add_task("evaluating", total=len(training.held_out_photos()))
+        scores = run(lambda _: progress.advance(task, 1))
     if as_json:
         report = {
             "model": upscaler.name,
@@ -118,30 +116,19 @@ def train_sr(
     threads: Annotated[int | None, Opt(help="CPU threads for torch (default: torch's).")] = None,
 ) -> None:
     """Train genlab's ESPCN on the bundled photos (held-out photos are never used)."""
-    import torch
+    from genlab.services import training
 
-    from genlab.services.outputs import check_output_folder
-    from genlab.upscale.train import TrainConfig, train
-
-    check_output_folder(out)
-    config = TrainConfig(
-        scale=scale,
-        steps=steps,
-        batch_size=batch_size,
-        patch=patch,
-        lr=lr,
-        seed=seed,
-        channels=channels,
+    settings = dict(scale=scale, steps=steps, batch_size=batch_size, patch=patch, lr=lr, seed=seed)
+    run = training.super_resolution(
+        out, threads=threads, resume=resume, channels=channels, **settings
     )
-    if threads:
-        torch.set_num_threads(threads)
     with progress_bar(console) as progress:
         task = progress.add_task("training", total=steps)
 
         def on_step(info) -> None:
             progress.update(task, completed=info.step, description=f"training loss {info.loss:.2e}")
 
-        result = train(config, out, on_step=on_step, resume=resume)
+        result = run(on_step)
     if result.resumed_from:
         console.print(f"resumed from step {result.resumed_from}")
     console.print(

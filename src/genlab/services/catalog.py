@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.core.engine import ModelInfo
+from genlab.core.request import LoadOptions
 
 log = logging.getLogger(__name__)
 
@@ -155,3 +156,34 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+# -- what a loaded model accepts, and the hashes the A1111 API lists ----------------
+
+
+def loaded_samplers(
+    model: str, options: LoadOptions
+) -> tuple[str, str, list[tuple[str, list[str]]]]:
+    """Load `model` and ask its engine: (the model as the engine names it, the engine's
+    name, [(sampler, schedule types), …]); an empty list for a model that is no
+    diffuser."""
+    from genlab.engines import load_engine
+
+    engine = load_engine(model, options)
+    return engine.model, engine.name, list(engine.samplers())
+
+
+def builtin_sha256() -> str:
+    """The shipped model folder's hash as its engine computes it, without torch."""
+    from importlib import resources
+
+    from genlab.engines.sources import short_hash
+
+    return short_hash(Path(str(resources.files("genlab") / "models" / "builtin")), length=64)
+
+
+def world_version() -> str:
+    """The Shapes World version the procedural engine draws (its 'model hash')."""
+    from genlab.world import WORLD_VERSION
+
+    return WORLD_VERSION
