@@ -34,7 +34,7 @@ from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.core.request import check_text
 from genlab.core.text import printable, repair
 from genlab.services import catalog
-from genlab.web import errors, gallery, jobs, options
+from genlab.web import errors, gallery, jobs, kinds, options
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.routes.jobs import submit
 from genlab.web.schemas import (
@@ -136,25 +136,7 @@ def number(value: object) -> str:
 
 
 def job_title(job: JobPublic) -> str:
-    payload = job.request
-    if job.kind in ("generate", "img2img"):
-        return payload.get("request", {}).get("prompt") or "(empty prompt)"
-    if job.kind == "recolor":
-        target = payload.get("palette") or f"the colours of image {payload.get('like_image_id')}"
-        return f"Recolour image {payload.get('image_id')} to {target}"
-    if job.kind == "upscale":
-        return f"Upscale image {payload.get('image_id')} ×{payload.get('scale')}"
-    if job.kind == "style":
-        return f"Style transfer onto {_tool_source(payload.get('content_image'))}"
-    if job.kind == "sweep":
-        prompt = payload.get("definition", {}).get("fields", {}).get("prompt")
-        return f"Sweep: {prompt or '(empty prompt)'}"
-    return job.kind
-
-
-def _tool_source(given: dict[str, Any] | None) -> str:
-    given = given or {}
-    return f"image {given['image_id']}" if given.get("image_id") else "an uploaded image"
+    return kinds.title(job.kind, job.request)
 
 
 def job_details(job: JobPublic) -> list[str]:
