@@ -174,3 +174,16 @@ def test_the_contract_sees_an_upward_import() -> None:
     assert violations(graph) == {("genlab.core.a", "engines")}
     assert cycles(graph) == [["genlab.core.a", "genlab.engines.b"]]
     assert violations({"genlab.web.x": {"genlab.engines.b"}}) == {("genlab.web.x", "engines")}
+
+
+def test_cli_functions_are_short() -> None:
+    """The CLI is a thin adapter: no function in cli/ over 60 lines (signature and
+    docstring included); logic goes to services/ or a small helper."""
+    long = []
+    for path in sorted((SRC / "cli").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60:
+                    long.append(f"{path.name}:{node.name} ({lines} lines)")
+    assert not long, "move logic out of: " + ", ".join(long)

@@ -19,51 +19,53 @@ console = Console(highlight=False)
 
 Opt = typer.Option
 
+# The longer options' types, so the command's signature reads one option a line.
+IterationsOpt = Annotated[int | None, Opt(help="Loss evaluations at the finest scale [150].")]
+CoarseIterationsOpt = Annotated[
+    int | None, Opt(help="Loss evaluations at each coarser scale [150].")
+]
+ScalesOpt = Annotated[int | None, Opt(help="Coarse-to-fine levels, each 2x the previous [3].")]
+StrengthOpt = Annotated[
+    float | None,
+    Opt(help="0..1: style targets blended from the content's own (0) to the style's (1)."),
+]
+PreserveColoursOpt = Annotated[
+    bool,
+    Opt(
+        "--preserve-colours",
+        "--preserve-colors",
+        help="Transfer luminance only; keep the content's colours.",
+    ),
+]
+StyleScaleOpt = Annotated[float | None, Opt(help="Style image size relative to the output [1].")]
+WeightsOpt = Annotated[
+    Path | None,
+    Opt(help="VGG-19 state dict (.pth/.safetensors) [torchvision's cached file]."),
+]
+FramesOpt = Annotated[Path | None, Opt(help="Also write intermediate frames into this folder.")]
+
 
 @user_errors
 def style(
     content: Annotated[Path, typer.Argument(help="The picture to repaint.")],
     style_image: Annotated[Path, typer.Argument(metavar="STYLE", help="The style to copy.")],
     size: Annotated[int | None, Opt(help="Long side of the output in px [512].")] = None,
-    iterations: Annotated[
-        int | None, Opt(help="Loss evaluations at the finest scale [150].")
-    ] = None,
-    coarse_iterations: Annotated[
-        int | None, Opt(help="Loss evaluations at each coarser scale [150].")
-    ] = None,
-    scales: Annotated[
-        int | None, Opt(help="Coarse-to-fine levels, each 2x the previous [3].")
-    ] = None,
+    iterations: IterationsOpt = None,
+    coarse_iterations: CoarseIterationsOpt = None,
+    scales: ScalesOpt = None,
     optimizer: Annotated[str | None, Opt(help="lbfgs or adam [lbfgs].")] = None,
     learning_rate: Annotated[float | None, Opt(help="Adam step in pixel units [0.02].")] = None,
     content_weight: Annotated[float | None, Opt(help="Weight of the content term [1].")] = None,
     style_weight: Annotated[float | None, Opt(help="Weight of the style term [10].")] = None,
     tv_weight: Annotated[float | None, Opt(help="Total-variation (smoothness) weight [1].")] = None,
-    strength: Annotated[
-        float | None,
-        Opt(help="0..1: style targets blended from the content's own (0) to the style's (1)."),
-    ] = None,
-    preserve_colours: Annotated[
-        bool,
-        Opt(
-            "--preserve-colours",
-            "--preserve-colors",
-            help="Transfer luminance only; keep the content's colours.",
-        ),
-    ] = False,
-    style_scale: Annotated[
-        float | None, Opt(help="Style image size relative to the output [1].")
-    ] = None,
+    strength: StrengthOpt = None,
+    preserve_colours: PreserveColoursOpt = False,
+    style_scale: StyleScaleOpt = None,
     init: Annotated[str | None, Opt(help="content or noise [content].")] = None,
     pooling: Annotated[str | None, Opt(help="max or avg (Gatys) [max].")] = None,
     seed: Annotated[int | None, Opt(help="-1 for random [0].")] = None,
-    weights: Annotated[
-        Path | None,
-        Opt(help="VGG-19 state dict (.pth/.safetensors) [torchvision's cached file]."),
-    ] = None,
-    frames: Annotated[
-        Path | None, Opt(help="Also write intermediate frames into this folder.")
-    ] = None,
+    weights: WeightsOpt = None,
+    frames: FramesOpt = None,
     frame_every: Annotated[int, Opt(help="With --frames: every N evaluations.")] = 10,
     device: Annotated[str | None, Opt(help="auto, cpu, cuda or cuda:N [auto].")] = None,
     out: Annotated[Path, Opt("--out", "-o", help="Output folder or file.")] = Path("outputs/style"),

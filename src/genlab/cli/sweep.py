@@ -15,7 +15,7 @@ from genlab.core.request import LoadOptions
 from genlab.services.sweeps import DEFAULT_BUDGET
 
 if TYPE_CHECKING:
-    from genlab.services.sweeps import Plan
+    from genlab.services.sweeps import Plan, SweepOutcome
 
 console = Console(highlight=False, soft_wrap=True)
 Opt = typer.Option
@@ -56,20 +56,11 @@ def sweep(
     """Generate a grid of variations, one contact sheet per Z value; re-run to resume."""
     from genlab.services.sweeps import check_budget, check_format, definition_from, plan, run_sweep
 
-    fields = {
-        "prompt": prompt,
-        "negative_prompt": negative_prompt,
-        "width": width,
-        "height": height,
-        "steps": steps,
-        "guidance_scale": guidance_scale,
-        "sampler": sampler,
-        "schedule": schedule,
-        "seed": seed,
-        "model": model,
-        "init_image": init_image,
-        "strength": strength,
-    }
+    # The flags, in GenerationRequest's field names.
+    texts = dict(prompt=prompt, negative_prompt=negative_prompt, model=model, seed=seed)
+    size = dict(width=width, height=height, init_image=init_image, strength=strength)
+    sampling = dict(steps=steps, guidance_scale=guidance_scale, sampler=sampler, schedule=schedule)
+    fields = {**texts, **size, **sampling}
     definition = definition_from(fields, {"x": x, "y": y, "z": z}, file)
     planned = plan(definition)
     if dry_run:
@@ -90,6 +81,11 @@ def sweep(
             image_format=image_format,
             on_cell=lambda done: progress.update(task, completed=done.done),
         )
+    print_outcome(outcome)
+
+
+def print_outcome(outcome: SweepOutcome) -> None:
+    """Warnings, where the images and the run record went, and the contact sheets."""
     for warning in outcome.warnings:
         console.print(f"[yellow]warning:[/] {shown(warning)}")
     before = f", {outcome.skipped} from an earlier run" if outcome.skipped else ""

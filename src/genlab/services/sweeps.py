@@ -18,7 +18,7 @@ from genlab.lab.records import (
     settings_of,
     timing_summary,
 )
-from genlab.lab.runner import CellDone, check_format, run_sweep
+from genlab.lab.runner import CellDone, SweepOutcome, check_format, run_sweep
 from genlab.lab.sweep import (
     AXIS_NAMES,
     DEFAULT_BUDGET,
@@ -43,6 +43,7 @@ __all__ = [
     "RunSummary",
     "SweepDefinition",
     "SweepError",
+    "SweepOutcome",
     "TimingSummary",
     "batches",
     "check_budget",
