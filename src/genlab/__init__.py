@@ -4,11 +4,10 @@ Importing genlab is cheap on purpose: torch, diffusers and friends load only ins
 the modules that need them (engines, metrics, transfer), never here.
 """
 
-__version__ = "0.1.0"
-
 from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.core.request import GenerationRequest, LoadOptions, LoraSpec
 from genlab.core.result import GenerationResult, StepEvent
+from genlab.core.version import __version__
 
 __all__ = [
     "GenerationRequest",

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from genlab.cli.main import app
 from genlab.lab.measure import load_run_metrics
 from genlab.metrics import features
-from genlab.services.compare import FD_INTERVAL
-from tests.services.test_compare import STAND_IN, render
+from genlab.services.evaluation import FD_INTERVAL
+from tests.lab.test_compare import STAND_IN, render
 
 runner = CliRunner()
 CIRCLES = "a red circle on a blue background"
@@ -26,7 +26,7 @@ def invoke(*args: str):
 
 @pytest.fixture(autouse=True)
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(features.EXTRACTORS, STAND_IN, "tests.services.test_compare")
+    monkeypatch.setitem(features.EXTRACTORS, STAND_IN, "tests.lab.test_compare")
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +204,7 @@ def test_a_tiny_random_shapes_encoder_from_weights_runs_both_forms(folders, out,
     """The real `shapes` extractor (randomly initialised, 8-D) through --weights."""
     pytest.importorskip("genlab.metrics.shapes_encoder")
     torch = pytest.importorskip("torch")
-    from genlab.train.shapes_encoder import EncoderConfig, ShapesEncoder, save_encoder
+    from genlab.metrics.shapes_encoder_net import EncoderConfig, ShapesEncoder, save_encoder
 
     torch.manual_seed(0)
     model = ShapesEncoder(EncoderConfig(widths=(4, 8, 8, 8), readout=2, embed_dim=8))

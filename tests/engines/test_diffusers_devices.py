@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genlab.core.errors import InvalidRequest
-from genlab.engines.devices import available_devices, pick_device, pick_dtype
+from genlab.devices import available_devices, pick_device, pick_dtype
 
 
 def test_default_device_is_the_best_available() -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genlab.core.grid import BACKGROUND, PAD
 from genlab.lab.contact_sheet import contact_sheet, sheet_layout
-from genlab.lab.grid import BACKGROUND, PAD
 
 COLOURS = [(200, 30, 30), (30, 160, 60), (40, 60, 200)]
 

@@ -20,14 +20,14 @@ from genlab.metrics import features
 from genlab.metrics.adherence import judge
 from genlab.services.generation import generate, new_request
 from genlab.world.detect import detect
-from tests.services.test_compare import STAND_IN
+from tests.lab.test_compare import STAND_IN
 
 PROMPT = "a red circle on a blue background"
 
 
 @pytest.fixture(autouse=True)
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(features.EXTRACTORS, STAND_IN, "tests.services.test_compare")
+    monkeypatch.setitem(features.EXTRACTORS, STAND_IN, "tests.lab.test_compare")
 
 
 def sweep(out: Path, x: str, y: str | None = None) -> tuple[Path, int]:
@@ -40,7 +40,7 @@ def sweep(out: Path, x: str, y: str | None = None) -> tuple[Path, int]:
 def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, RunMetrics]:
     """8 seeds x 2 colours, measured once: x groups hold 2 cells, y groups 8 (> D = 6)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(features.EXTRACTORS, STAND_IN, "tests.services.test_compare")
+        patch.setitem(features.EXTRACTORS, STAND_IN, "tests.lab.test_compare")
         database, run_id = sweep(tmp_path_factory.mktemp("run"), "seed=1-8", "sr=red,yellow")
         with open_store(database) as store:  # another measurement's cell metric must survive
             store.set_metrics(run_id, 0, {"clip_score": 0.25})

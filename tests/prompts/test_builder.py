@@ -6,12 +6,10 @@ import random
 
 import pytest
 
-from genlab.prompts.builder import (
+from genlab.prompts.builder import add_descriptors, remove_descriptors, split_phrases
+from genlab.world.descriptors import (
     DESCRIPTOR_SETS,
-    add_descriptors,
     descriptor_set,
-    remove_descriptors,
-    split_phrases,
     stack_descriptors,
 )
 from genlab.world.parse import scene_from_prompt

@@ -12,8 +12,8 @@ import typer
 from typer.testing import CliRunner
 
 from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.devices import resolve_device
 from genlab.train.components import PRESETS, Architecture, load_architecture
-from genlab.train.device import resolve_device
 from genlab.train.text2image import TrainConfig, train
 from tests.train.test_text2image import TINY, shapes_data, tiny_config  # noqa: F401 (fixture)
 

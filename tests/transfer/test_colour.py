@@ -13,12 +13,12 @@ from genlab.transfer.colour import (
     distribution_transfer,
     lalphabeta_stats,
     match_histograms_lab,
-    recolor,
     regrain_colours,
     reinhard,
     rgb_to_lab,
     sliced_wasserstein,
 )
+from genlab.transfer.recolor import recolor
 
 
 def small(image: np.ndarray, width: int = 160) -> np.ndarray:

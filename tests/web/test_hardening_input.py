@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from genlab.lab import sweep as sweep_module
 from genlab.lab.axes import Axis, AxisError, TooManyValues
+from genlab.services import catalog
 from genlab.transfer.palette import PaletteError, palette_from_text, parse_palette
 from genlab.web import jobs
 from genlab.web.app import create_app
@@ -532,9 +533,9 @@ def test_one_sided_img2img_takes_the_other_side_from_the_init_image(idle: TestCl
 
 
 def test_the_native_side_is_read_from_the_shipped_models_config() -> None:
-    assert jobs.native_side("procedural") == 256
-    assert jobs.native_side("builtin") == 64
-    assert jobs.native_side("some/hub-model") is None
+    assert catalog.native_side("procedural") == 256
+    assert catalog.native_side("builtin") == 64
+    assert catalog.native_side("some/hub-model") is None
 
 
 def test_options_refuse_text_that_cannot_be_stored_or_read_back(client) -> None:

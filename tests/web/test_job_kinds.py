@@ -197,7 +197,7 @@ def test_a_running_sweep_shows_its_cells_and_a_cancel_keeps_nothing(
 def test_a_stopped_sweep_resumes_from_its_work_folder(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="genlab.web.worker")
+    caplog.set_level(logging.INFO, logger="genlab.web.runners")
     big = {**SWEEP, "width": 512, "height": 512, "x": "seed=1-6", "y": "sr=red,blue"}
     with TestClient(create_app(settings)) as client:
         job = post(client, big)
@@ -410,3 +410,18 @@ def test_migration_0002_marks_existing_images_as_images(tmp_path: Path) -> None:
         command.downgrade(config, "0001")
     columns = {c["name"] for c in inspect(engine).get_columns("images")}
     assert "role" not in columns and "sweep_cell" not in columns
+
+
+def test_the_kind_table_is_the_one_list_of_kinds() -> None:
+    """Each row's schema is tagged with its own kind, and POST /api/jobs, the worker and
+    the pages all read the table: a new kind is one row."""
+    from typing import get_args
+
+    from genlab.web.kinds import KINDS, AnyJobCreate, runners_by_kind, title
+
+    for name, kind in KINDS.items():
+        assert get_args(kind.schema.model_fields["kind"].annotation) == (name,)
+    assert get_args(AnyJobCreate) == tuple(kind.schema for kind in KINDS.values())
+    assert set(runners_by_kind()) == set(KINDS)
+    assert title("upscale", {"image_id": 3, "scale": 2}) == "Upscale image 3 ×2"
+    assert title("a-newer-kind", {}) == "a-newer-kind"

@@ -49,7 +49,7 @@ def test_a_random_seed_is_fixed_when_the_job_is_queued(client: TestClient) -> No
 def test_two_jobs_of_the_same_model_share_one_load(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="genlab.services.generation")
+    caplog.set_level(logging.INFO, logger="genlab.engines.cache")
     generate_done(client, "a red star", seed=1)
     generate_done(client, "a blue star", seed=2)
     loads = [r for r in caplog.records if r.getMessage().startswith("loaded ")]

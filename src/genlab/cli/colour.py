@@ -38,35 +38,24 @@ def recolor(
     ),
 ) -> None:
     """Give IMAGE the colours of a reference image (--like) or of a palette (--palette)."""
-    from genlab.core.errors import InvalidRequest
     from genlab.core.images import open_image
+    from genlab.services import tools
     from genlab.services.outputs import output_path, save_tool_image
-    from genlab.transfer.colour import METHODS
-    from genlab.transfer.colour import recolor as run
-    from genlab.transfer.palette import parse_palette
 
-    if (like is None) == (palette is None):
-        raise InvalidRequest(
-            "--like/--palette",
-            "both" if like is not None else "neither",
-            "give exactly one: --like REF.png, or --palette NAME|FILE|'#hex,#hex,…'",
-        )
-    if method not in METHODS:
-        raise InvalidRequest("--method", method, f"use one of {', '.join(METHODS)}")
-    target = parse_palette(palette) if palette is not None else None
+    request = tools.RecolorRequest(
+        palette=palette,
+        like=str(like) if like is not None else None,
+        method=method,
+        strength=strength,
+        regrain=regrain,
+        seed=seed,
+    )
+    target = tools.target_palette(palette, files=True) if palette is not None else None
     source = open_image(image, what="image")
     reference = open_image(like, what="reference") if like is not None else None
     target_path = output_path(out, image, "recolor")
     with console.status("recolouring…"):
-        result = run(
-            source,
-            like=reference,
-            palette=target,
-            method=method,
-            strength=strength,
-            regrain=regrain,
-            seed=seed,
-        )
+        result = tools.recolor(request, source, like=reference, palette=target)
     params: dict[str, object] = (
         {"method": method, "reference": str(like)}
         if like is not None
@@ -100,18 +89,15 @@ def palette(
 ) -> None:
     """Extract IMAGE's main colours (k-means in Lab), save a swatch and list them."""
     from genlab.core.images import open_image
+    from genlab.services import tools
     from genlab.services.outputs import output_path, save_tool_image
-    from genlab.transfer.colour import split_alpha
-    from genlab.transfer.palette import check_k, extract_palette, render_swatch
 
-    check_k(k)
-    rgb, alpha = split_alpha(open_image(image, what="image"))
+    request = tools.PaletteRequest(k=k, seed=seed)
+    source = open_image(image, what="image")
     target_path = output_path(out, image, "palette")
-    found = extract_palette(rgb, k, mask=alpha > 0 if alpha is not None else None, seed=seed)
+    found, swatch = tools.extract_palette(request, source)
     params = {"k": k, "seed": seed, "palette": " ".join(found.hex)}
-    saved = save_tool_image(
-        render_swatch(found), target_path, tool="palette", params=params, source=image
-    )
+    saved = save_tool_image(swatch, target_path, tool="palette", params=params, source=image)
     if as_json:
         typer.echo(json.dumps({"image": str(image), "swatch": str(saved), **found.to_dict()}))
         return

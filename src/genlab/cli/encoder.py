@@ -31,21 +31,20 @@ def shapes_encoder(
     style, and its embedding becomes the feature. Writes model.safetensors and
     config.json (with the held-out accuracy of every head); point the extractor's
     --weights at the folder to use it."""
-    from genlab.services.outputs import check_output_folder
-    from genlab.train.shapes_encoder import StepInfo, train_encoder
+    from genlab.services import training
 
-    check_output_folder(out)
+    run = training.shapes_encoder(out, steps, batch_size, seed, threads)
     with progress_bar(console) as progress:
         task = progress.add_task("shapes encoder", total=steps)
 
-        def on_step(info: StepInfo) -> None:
+        def on_step(info) -> None:
             progress.update(task, completed=info.step, description=f"loss {info.loss:.3f}")
             if info.accuracy is not None:
                 # Held-out accuracy now and then, so a run can be stopped once it plateaus.
                 scores = ", ".join(f"{k} {v:.2f}" for k, v in info.accuracy.items())
                 console.print(f"step {info.step}: {scores}")
 
-        result = train_encoder(out, steps, batch_size, seed, threads, on_step)
+        result = run(on_step)
     console.print(
         f"{shown(result.out)}: {result.params:,} parameters, {result.steps} steps, "
         f"{result.seconds / 60:.1f} min"

@@ -24,8 +24,7 @@ from genlab.cli.progress import progress_bar
 from genlab.cli.terminal import shown
 
 if TYPE_CHECKING:
-    from genlab.lab.measurements import MetricValue, RunMetrics
-    from genlab.services.compare import FolderComparison
+    from genlab.services.evaluation import FolderComparison, MetricValue, RunMetrics
 
 DEFAULT_COMMAND = "measure"
 
@@ -209,8 +208,7 @@ def _compare(
     resamples: int,
     device: str | None,
 ) -> FolderComparison:
-    from genlab.engines.devices import pick_device
-    from genlab.services.compare import compare_folders
+    from genlab.services.evaluation import compare_folders
 
     with _Bars() as advance:
         result = compare_folders(
@@ -218,7 +216,7 @@ def _compare(
             dir_b,
             extractor=extractor,
             weights=weights,
-            device=pick_device(device),
+            device=device,
             fd_resamples=resamples,
             on_progress=advance,
         )
@@ -254,9 +252,7 @@ def _measure_run(
     device: str | None,
 ) -> RunMetrics:
     from genlab.cli.runs import find_run, open_run_store
-    from genlab.engines.devices import pick_device
-    from genlab.lab.measure import measure_run
-    from genlab.services.compare import fd_name
+    from genlab.services.evaluation import fd_name, measure_run
 
     with open_run_store(out, db) as store:
         summary = find_run(store, run)
@@ -268,7 +264,7 @@ def _measure_run(
             extractor=extractor,
             weights=weights,
             reference=reference,
-            device=pick_device(device),
+            device=device,
             on_progress=advance,
         )
     names = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,7 +12,10 @@ from genlab.cli.errors import fail, user_errors
 from genlab.cli.progress import progress_bar
 from genlab.cli.terminal import shown
 from genlab.core.request import GenerationRequest, LoadOptions
-from genlab.core.result import StepEvent
+from genlab.core.result import GenerationResult, StepEvent
+
+if TYPE_CHECKING:
+    from genlab.services.generation import SavedImages
 
 console = Console(highlight=False)
 
@@ -52,38 +55,33 @@ def generate(
     cpu_offload: Annotated[bool, Opt(help="Keep idle parts in RAM (accelerators).")] = False,
 ) -> None:
     """Generate images from a prompt and save them with A1111-compatible metadata."""
-    from genlab.services.generation import EngineCache, save_result
-    from genlab.services.generation import generate as run
+    from genlab.services.generation import save_result
     from genlab.services.outputs import check_output_folder
 
     check_output_folder(out)  # before any work: a bad --out is found in a second
 
-    overrides = {
-        "prompt": prompt,
-        "negative_prompt": negative_prompt,
-        "width": width,
-        "height": height,
-        "steps": steps,
-        "guidance_scale": guidance_scale,
-        "sampler": sampler,
-        "schedule": schedule,
-        "seed": seed,
-        "batch_size": batch_size,
-        "model": model,
-        "init_image": str(init_image) if init_image else None,
-        "strength": strength,
-        "mask": str(mask) if mask else None,
-        "loras": tuple(lora) if lora else None,
-    }
+    # The flags, in GenerationRequest's and LoadOptions' field names.
+    texts = dict(prompt=prompt, negative_prompt=negative_prompt, model=model)
+    size = dict(width=width, height=height, batch_size=batch_size, seed=seed, steps=steps)
+    sampling = dict(guidance_scale=guidance_scale, sampler=sampler, schedule=schedule)
+    images = dict(init_image=_text(init_image), mask=_text(mask), strength=strength)
+    loras = tuple(lora) if lora else None
+    overrides = {**texts, **size, **sampling, **images, "loras": loras}
     request, only = build_request(overrides, from_image)
-    load = LoadOptions(
-        device=device,
-        dtype=dtype,
-        config=config,
-        allow_pickle=allow_pickle,
-        attention_slicing=attention_slicing,
-        cpu_offload=cpu_offload,
-    )
+    memory = dict(attention_slicing=attention_slicing, cpu_offload=cpu_offload)
+    files = dict(config=config, allow_pickle=allow_pickle)
+    load = LoadOptions(device=device, dtype=dtype, **files, **memory)
+    result = run_with_progress(request, load)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {shown(warning)}")
+    saved = save_result(result, out, image_format=image_format, grid=grid, only=only)
+    print_saved(result, saved)
+
+
+def run_with_progress(request: GenerationRequest, load: LoadOptions) -> GenerationResult:
+    """Load the model under a spinner, then generate under a progress bar."""
+    from genlab.services.generation import EngineCache, generate
+
     engines = EngineCache()
     with console.status(f"loading {shown(request.model)}…"):
         engines.get(request.model, load)
@@ -93,10 +91,15 @@ def generate(
         def on_step(event: StepEvent) -> None:
             progress.update(task, completed=event.step, total=event.total)
 
-        result = run(request, load=load, on_step=on_step, engines=engines)
-    for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {shown(warning)}")
-    saved = save_result(result, out, image_format=image_format, grid=grid, only=only)
+        return generate(request, load=load, on_step=on_step, engines=engines)
+
+
+def _text(path: Path | None) -> str | None:
+    return str(path) if path else None
+
+
+def print_saved(result: GenerationResult, saved: SavedImages) -> None:
+    """The files written, one a line, and what made them."""
     for path in saved.paths:
         console.print(shown(path))
     if saved.grid:

@@ -33,17 +33,15 @@ def samplers(
         console.print(table)
         console.print("Use --model to see which combinations a model accepts.")
         return
-    from genlab.engines import load_engine
+    from genlab.services.catalog import loaded_samplers
 
     with console.status(f"loading {shown(model)}…"):
-        engine = load_engine(model, LoadOptions(config=config, allow_pickle=allow_pickle))
-    accepted = engine.samplers()
+        options = LoadOptions(config=config, allow_pickle=allow_pickle)
+        name, engine, accepted = loaded_samplers(model, options)
     if not accepted:
-        console.print(
-            f"{shown(engine.model)} ({engine.name} engine) has no samplers: it is not a diffuser."
-        )
+        console.print(f"{shown(name)} ({engine} engine) has no samplers: it is not a diffuser.")
         return
-    table = Table("sampler", "schedule types", title=shown(engine.model))
+    table = Table("sampler", "schedule types", title=shown(name))
     for name, schedules in accepted:
         table.add_row(name, ", ".join(schedules))
     console.print(table)

@@ -32,8 +32,8 @@ def report(
     ] = None,
 ) -> None:
     """One HTML file with the run's settings, contact sheets and metric plots; prints its path."""
-    from genlab.lab.report import stored_metrics, write_report
     from genlab.services.outputs import check_output_file_or_folder
+    from genlab.services.sweeps import stored_metrics, write_report
 
     if out is not None:
         check_output_file_or_folder(out, "--report")

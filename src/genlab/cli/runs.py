@@ -12,7 +12,7 @@ from genlab.cli.errors import fail, user_errors
 from genlab.cli.terminal import shown
 
 if TYPE_CHECKING:
-    from genlab.lab.records import RunStore, RunSummary, TimingSummary
+    from genlab.services.sweeps import RunStore, RunSummary, TimingSummary
 
 app = typer.Typer(help="Sweep runs: list, show and compare them.", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)
@@ -39,7 +39,7 @@ def list_runs(out: OutOpt = Path("outputs"), db: DbOpt = None) -> None:
 @user_errors
 def show(run: RunArg, out: OutOpt = Path("outputs"), db: DbOpt = None) -> None:
     """A run's settings, axes, every cell and a timing summary."""
-    from genlab.lab.records import timing_summary
+    from genlab.services.sweeps import timing_summary
 
     with open_run_store(out, db) as store:
         summary = find_run(store, run)
@@ -75,7 +75,7 @@ def compare(a: RunArg, b: RunArg, out: OutOpt = Path("outputs"), db: DbOpt = Non
 
 
 def open_run_store(out: Path, db: Path | None) -> RunStore:
-    from genlab.lab.records import DB_NAME, open_store
+    from genlab.services.sweeps import DB_NAME, open_store
 
     return open_store(db or out / DB_NAME, create=False)
 
@@ -89,7 +89,7 @@ def find_run(store: RunStore, run: str) -> RunSummary:
 
 
 def _settings(run: RunSummary) -> dict[str, Any]:
-    from genlab.lab.records import settings_of
+    from genlab.services.sweeps import settings_of
 
     return settings_of(run.definition)
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from genlab.cli.errors import user_errors
 from genlab.core.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from genlab.web.settings import Settings
 
 console = Console(highlight=False)
 
@@ -48,17 +51,9 @@ def serve(
     """Serve the studio: jobs, gallery and AUTOMATIC1111's /sdapi/v1 API (docs at /docs).
 
     The token comes from --token, else --token-file, else the GENLAB_TOKEN variable."""
-    import uvicorn
+    from genlab.web.settings import Settings, resolve_token
 
-    from genlab.web.app import create_app
-    from genlab.web.settings import Settings, read_token_file, resolve_token
-
-    if token is not None and token_file is not None:
-        raise InvalidRequest("token", "<hidden>", "give --token or --token-file, not both")
-    if token_file is not None:
-        token = read_token_file(token_file)
-    elif token is None:
-        token = os.environ.get("GENLAB_TOKEN") or None
+    token = given_token(token, token_file)
     resolved = resolve_token(token)
     settings = Settings(
         data_dir=data, db_url=db_url, host=host, port=port, token=resolved, workers=workers
@@ -68,6 +63,29 @@ def serve(
     if token == "auto":
         console.print(f"token: {resolved}")
         console.print(f"open http://{shown}:{port}/login?next=/ or send 'Authorization: Bearer …'")
+    run_server(settings)
+
+
+def given_token(token: str | None, token_file: Path | None) -> str | None:
+    """The token as the user gave it: --token, else --token-file, else GENLAB_TOKEN."""
+    from genlab.web.settings import read_token_file
+
+    if token is not None and token_file is not None:
+        raise InvalidRequest("token", "<hidden>", "give --token or --token-file, not both")
+    if token_file is not None:
+        return read_token_file(token_file)
+    if token is None:
+        return os.environ.get("GENLAB_TOKEN") or None
+    return token
+
+
+def run_server(settings: Settings) -> None:
+    """Serve until stopped: one process, or `settings.workers` sharing the port."""
+    import uvicorn
+
+    from genlab.web.app import create_app
+
+    host, port, workers = settings.host, settings.port, settings.workers
     # Every file the server writes (database, journals, images, thumbnails, uploads) is
     # this user's alone: one process-wide mask covers them all, whichever module
     # creates them, rather than a chmod after each write that a new one could forget.

@@ -12,10 +12,10 @@ from genlab.cli.errors import user_errors
 from genlab.cli.progress import progress_bar
 from genlab.cli.terminal import shown
 from genlab.core.request import LoadOptions
-from genlab.lab.sweep import DEFAULT_BUDGET
+from genlab.services.sweeps import DEFAULT_BUDGET
 
 if TYPE_CHECKING:
-    from genlab.lab.sweep import Plan
+    from genlab.services.sweeps import Plan, SweepOutcome
 
 console = Console(highlight=False, soft_wrap=True)
 Opt = typer.Option
@@ -54,23 +54,13 @@ def sweep(
     dtype: Annotated[str | None, Opt(help="fp16, bf16 or fp32.")] = None,
 ) -> None:
     """Generate a grid of variations, one contact sheet per Z value; re-run to resume."""
-    from genlab.lab.runner import check_format, run_sweep
-    from genlab.lab.sweep import check_budget, definition_from, plan
+    from genlab.services.sweeps import check_budget, check_format, definition_from, plan, run_sweep
 
-    fields = {
-        "prompt": prompt,
-        "negative_prompt": negative_prompt,
-        "width": width,
-        "height": height,
-        "steps": steps,
-        "guidance_scale": guidance_scale,
-        "sampler": sampler,
-        "schedule": schedule,
-        "seed": seed,
-        "model": model,
-        "init_image": init_image,
-        "strength": strength,
-    }
+    # The flags, in GenerationRequest's field names.
+    texts = dict(prompt=prompt, negative_prompt=negative_prompt, model=model, seed=seed)
+    size = dict(width=width, height=height, init_image=init_image, strength=strength)
+    sampling = dict(steps=steps, guidance_scale=guidance_scale, sampler=sampler, schedule=schedule)
+    fields = {**texts, **size, **sampling}
     definition = definition_from(fields, {"x": x, "y": y, "z": z}, file)
     planned = plan(definition)
     if dry_run:
@@ -91,6 +81,11 @@ def sweep(
             image_format=image_format,
             on_cell=lambda done: progress.update(task, completed=done.done),
         )
+    print_outcome(outcome)
+
+
+def print_outcome(outcome: SweepOutcome) -> None:
+    """Warnings, where the images and the run record went, and the contact sheets."""
     for warning in outcome.warnings:
         console.print(f"[yellow]warning:[/] {shown(warning)}")
     before = f", {outcome.skipped} from an earlier run" if outcome.skipped else ""
@@ -113,7 +108,7 @@ def check_outputs(out: Path, db: Path | None) -> None:
 
 def print_plan(planned: Plan, budget: int) -> None:
     """One line per cell (its axis labels and the settings that vary), then the count."""
-    from genlab.lab.sweep import batches
+    from genlab.services.sweeps import batches
 
     requests = [cell.request.to_dict() for cell in planned.cells]
     varying = [k for k in requests[0] if any(r[k] != requests[0][k] for r in requests)]

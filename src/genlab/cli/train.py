@@ -9,13 +9,19 @@ import typer
 from rich.console import Console
 
 from genlab.cli.errors import user_errors
-from genlab.cli.progress import progress_bar
+from genlab.cli.progress import progress_bar, stage_steps
 from genlab.cli.terminal import shown
 
 Opt = typer.Option
 console = Console(highlight=False)
 
 DeviceOpt = Annotated[str, Opt(help="auto (cuda, else mps, else cpu), cpu, cuda or mps.")]
+VaeNoiseOpt = Annotated[
+    float, Opt(help="Latent noise while the autoencoder trains (fraction of spread).")
+]
+StopAfterOpt = Annotated[
+    str | None, Opt(help="autoencoder: stop after stage 1 and write --out/vae, to judge it first.")
+]
 PrecisionOpt = Annotated[
     str, Opt(help="fp32, or bf16 (autocast on cuda only; weights stay and save fp32).")
 ]
@@ -39,9 +45,7 @@ def text2image(
     vae_crop: Annotated[
         int, Opt(help="Autoencoder trains on random crops this size (0: whole images).")
     ] = 32,
-    vae_noise: Annotated[
-        float, Opt(help="Latent noise while the autoencoder trains (fraction of spread).")
-    ] = 0.1,
+    vae_noise: VaeNoiseOpt = 0.1,
     arch: Annotated[
         str,
         Opt(help="From scratch: pixel, small or large (docs/models/builtin.md), or a TOML file."),
@@ -55,71 +59,34 @@ def text2image(
     limit: Annotated[int | None, Opt(help="Use only the first N images.")] = None,
     seed: Annotated[int, Opt()] = 0,
     resume: Annotated[bool, Opt(help="Continue from a checkpoint in --out.")] = True,
-    stop_after: Annotated[
-        str | None,
-        Opt(help="autoencoder: stop after stage 1 and write --out/vae, to judge it first."),
-    ] = None,
+    stop_after: StopAfterOpt = None,
     threads: Annotated[int | None, Opt(help="CPU threads for torch (default: torch's).")] = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
 ) -> None:
     """Train a text-to-image model on a captioned image folder.
 
-    From scratch it trains a tokenizer, CLIP text encoder, autoencoder and UNet (flow
-    matching); with --init it fine-tunes an existing pipeline. The result loads with
-    plain diffusers (StableDiffusionPipeline.from_pretrained) and with genlab generate."""
-    from dataclasses import replace
+    From scratch it trains a tokenizer, CLIP text encoder, autoencoder and UNet
+    (v-prediction or flow matching, as --arch says); with --init it fine-tunes an
+    existing pipeline. The result loads with plain diffusers
+    (StableDiffusionPipeline.from_pretrained) and with genlab generate."""
+    from genlab.services import training
 
-    import torch
-
-    from genlab.services.outputs import check_output_folder
-    from genlab.train.components import load_architecture
-    from genlab.train.text2image import TrainConfig
-    from genlab.train.text2image import train as run_training
-
-    check_output_folder(out)
-    architecture = load_architecture(arch)
-    if resolution is not None and init is None:
-        architecture = replace(architecture, resolution=resolution)
-    config = TrainConfig(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        vae_steps=vae_steps,
-        vae_batch_size=vae_batch_size,
-        vae_crop=vae_crop,
-        vae_noise=vae_noise,
-        sample_every=sample_every,
-        checkpoint_every=checkpoint_every,
-        init=init,
-        train=train or ("lora" if init else "all"),
-        lora_rank=lora_rank,
-        resolution=resolution if init else None,
-        limit=limit,
-        seed=seed,
-        architecture=architecture,
-        device=device,
-        precision=precision,
+    settings = dict(steps=steps, batch_size=batch_size, lr=lr, lora_rank=lora_rank, seed=seed)
+    vae = dict(
+        vae_steps=vae_steps, vae_batch_size=vae_batch_size, vae_crop=vae_crop, vae_noise=vae_noise
     )
-    if threads:
-        torch.set_num_threads(threads)
+    every = dict(sample_every=sample_every, checkpoint_every=checkpoint_every)
+    where = dict(arch=arch, init=init, train=train, resolution=resolution, limit=limit)
+    machine = dict(threads=threads, resume=resume, device=device, precision=precision)
+    machine["stop_after"] = stop_after
+    run = training.text2image(data, out, **settings, **vae, **every, **where, **machine)
     with progress_bar(console) as progress:
-        tasks: dict[str, int] = {}
+        result = run(stage_steps(progress, console))
+    _summary(result, stop_after)
 
-        def on_step(info) -> None:
-            if info.stage not in tasks:
-                tasks[info.stage] = progress.add_task(info.stage, total=info.total)
-            progress.update(
-                tasks[info.stage],
-                completed=info.step,
-                description=f"{info.stage} loss {info.loss:.4f}",
-            )
-            if not console.is_terminal and info.step % 50 == 0:  # logs get a line now and then
-                console.print(f"{info.stage} step {info.step}/{info.total} loss {info.loss:.4f}")
 
-        result = run_training(
-            config, data, out, on_step=on_step, resume=resume, stop_after=stop_after
-        )
+def _summary(result, stop_after: str | None) -> None:
     if result.resumed_from:
         console.print(f"resumed from {shown(result.resumed_from)}")
     done = "autoencoder only (vae/)" if stop_after == "autoencoder" else f"{result.steps} steps"
@@ -151,24 +118,11 @@ def decoder(
 
     The latent space does not change, so the pipeline's denoiser stays valid; the
     refined vae/ replaces the old one when the run ends. Re-running resumes."""
-    import torch
+    from genlab.services import training
 
-    from genlab.services.outputs import check_output_folder
-    from genlab.train.decoder import DecoderConfig, refine_decoder
-
-    check_output_folder(model, "--model")  # the refined vae/ is written into it
-    config = DecoderConfig(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        resolution=resolution,
-        limit=limit,
-        seed=seed,
-        device=device,
-        precision=precision,
-    )
-    if threads:
-        torch.set_num_threads(threads)
+    settings = dict(steps=steps, batch_size=batch_size, lr=lr, resolution=resolution, limit=limit)
+    machine = dict(seed=seed, device=device, precision=precision)
+    run = training.decoder(model, data, threads=threads, **settings, **machine)
     with progress_bar(console) as progress:
         task = progress.add_task("decoder", total=steps)
 
@@ -177,5 +131,5 @@ def decoder(
             if not console.is_terminal and info.step % 50 == 0:
                 console.print(f"decoder step {info.step}/{info.total} loss {info.loss:.4f}")
 
-        seconds = refine_decoder(model, data, config, on_step=on_step)
+        seconds = run(on_step)
     console.print(f"{shown(model)}/vae: decoder refined, {steps} steps, {seconds / 60:.1f} min")

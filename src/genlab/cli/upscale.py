@@ -36,30 +36,25 @@ def upscale(
 ) -> None:
     """Upscale an image by 2 or 4 with a resampler, the shipped ESPCN or a pretrained model."""
     from genlab.core.images import open_image
-    from genlab.engines.devices import pick_device
+    from genlab.core.result import StepEvent
+    from genlab.services import tools
     from genlab.services.outputs import output_path, save_tool_image
-    from genlab.upscale.loaders import check_scale, load_upscaler, upscale_image
 
-    if scale is not None:
-        check_scale(scale)
+    request = tools.UpscaleRequest(
+        model=model, scale=scale, tile=tile, allow_pickle=allow_pickle, device=device
+    )
     source = open_image(image, what="image")
     target = output_path(out, image, "upscale")  # checks --out before any work
-    with console.status(f"loading {shown(model)}…"):
-        upscaler = load_upscaler(
-            model, scale or 2, allow_pickle=allow_pickle, device=pick_device(device)
-        )
-    scale = scale or upscaler.native_scale or 2
-    check_scale(scale)
     with progress_bar(console) as progress:
-        task = progress.add_task(f"upscaling x{scale}", total=None)
+        task = progress.add_task(f"upscaling {shown(model)}", total=None)
 
-        def on_tile(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def on_step(event: StepEvent) -> None:
+            progress.update(task, completed=event.step, total=event.total)
 
-        result = upscale_image(source, upscaler, scale, tile=tile, on_tile=on_tile)
+        scale, result = tools.upscale(request, source, on_step=on_step)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {shown(note)}")
-    params = {"scale": scale, "upscaler": result.upscaler, "tile": tile}
+    params = tools.upscale_params(request, scale, result)
     saved = save_tool_image(result.image, target, tool="upscale", params=params, source=image)
     console.print(shown(saved))
     console.print(f"{source.width}x{source.height} → {result.image.width}x{result.image.height}")
@@ -75,16 +70,14 @@ def eval_sr(
     device: Annotated[str | None, Opt(help="cuda, mps or cpu (default: best).")] = None,
 ) -> None:
     """PSNR and SSIM (Y channel, border = scale) against bicubic on the held-out photos."""
-    from genlab.engines.devices import pick_device
-    from genlab.upscale.data import HELD_OUT
-    from genlab.upscale.evaluate import evaluate
-    from genlab.upscale.loaders import check_scale, load_upscaler
+    from genlab.services import training
 
-    check_scale(scale)
-    upscaler = load_upscaler(model, scale, allow_pickle=allow_pickle, device=pick_device(device))
+    upscaler, run = training.evaluate_sr(
+        model, scale, tile=tile, allow_pickle=allow_pickle, device=device
+    )
     with progress_bar(console) as progress:
-        task = progress.add_task("evaluating", total=len(HELD_OUT))
-        scores = evaluate(upscaler, scale, tile=tile, on_photo=lambda _: progress.advance(task, 1))
+        task = progress.add_task("evaluating", total=len(training.held_out_photos()))
+        scores = run(lambda _: progress.advance(task, 1))
     if as_json:
         report = {
             "model": upscaler.name,
@@ -123,30 +116,19 @@ def train_sr(
     threads: Annotated[int | None, Opt(help="CPU threads for torch (default: torch's).")] = None,
 ) -> None:
     """Train genlab's ESPCN on the bundled photos (held-out photos are never used)."""
-    import torch
+    from genlab.services import training
 
-    from genlab.services.outputs import check_output_folder
-    from genlab.upscale.train import TrainConfig, train
-
-    check_output_folder(out)
-    config = TrainConfig(
-        scale=scale,
-        steps=steps,
-        batch_size=batch_size,
-        patch=patch,
-        lr=lr,
-        seed=seed,
-        channels=channels,
+    settings = dict(scale=scale, steps=steps, batch_size=batch_size, patch=patch, lr=lr, seed=seed)
+    run = training.super_resolution(
+        out, threads=threads, resume=resume, channels=channels, **settings
     )
-    if threads:
-        torch.set_num_threads(threads)
     with progress_bar(console) as progress:
         task = progress.add_task("training", total=steps)
 
         def on_step(info) -> None:
             progress.update(task, completed=info.step, description=f"training loss {info.loss:.2e}")
 
-        result = train(config, out, on_step=on_step, resume=resume)
+        result = run(on_step)
     if result.resumed_from:
         console.print(f"resumed from step {result.resumed_from}")
     console.print(

@@ -28,11 +28,10 @@ def dataset(
 
     Held-out colour-shape and relation combinations never appear (see split.json);
     re-running on an interrupted folder finishes it."""
-    from genlab.services.outputs import check_output_folder
-    from genlab.world.dataset import export
+    from genlab.services.datasets import shapes_world
 
-    check_output_folder(out)
+    run = shapes_world(out, n, size, seed=seed)
     with progress_bar(console) as progress:
         task = progress.add_task("rendering", total=n)
-        export(out, n, size, seed=seed, on_image=lambda i: progress.update(task, completed=i))
+        run(lambda i: progress.update(task, completed=i))
     console.print(f"{n} images in {shown(out)} (metadata.jsonl, split.json)")

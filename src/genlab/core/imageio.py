@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
 SAVE_FORMATS: dict[str, str] = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+# What genlab writes (save_result's formats), and what it reads as an image folder.
+IMAGE_FORMATS = ("png", "jpg", "webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 # A JPEG APP1 segment holds at most 65533 bytes after its length field.

@@ -79,7 +79,7 @@ _SIZE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
 
 
 def version_string() -> str:
-    from genlab import __version__
+    from genlab.core.version import __version__
 
     return f"genlab {__version__}"
 

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StepEvent:
-    """One denoising step (or render stage) finished.
+    """One step of a long job finished: a denoising step, a render stage, a style
+    transfer's loss evaluation, an upscaled tile.
 
     `preview` decodes the current state into images only when called, so a listener
     that just draws a progress bar costs nothing extra.
@@ -23,6 +24,9 @@ class StepEvent:
     step: int  # 1-based
     total: int
     preview: Callable[[], list[Image.Image]] | None = None
+    # What the step was, for a progress bar ("scale 2/3 256x256 loss 0.41"); tools
+    # report their progress with this same event, so every long job has one shape.
+    detail: str = ""
 
 
 StepCallback = Callable[[StepEvent], None]

@@ -16,9 +16,10 @@ from typing import Any
 
 from genlab.core.request import LoadOptions
 from genlab.engines.diffusers_engine import DiffusersEngine
-from genlab.train.components import WORDS_FILE
 
 NAME = "builtin"
+# The training captions' words, in the tokenizer folder (the trainer writes it).
+WORDS_FILE = "words.txt"
 _WORD = re.compile(r"[a-z]+")
 
 

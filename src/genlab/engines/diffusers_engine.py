@@ -17,7 +17,7 @@ from genlab.core.errors import EngineError, InvalidRequest, UnsupportedImage
 from genlab.core.images import open_image
 from genlab.core.request import GenerationRequest, LoadOptions
 from genlab.core.result import GenerationResult, StepCallback, StepEvent
-from genlab.engines.devices import pick_device, pick_dtype
+from genlab.devices import pick_device, pick_dtype
 from genlab.engines.loading import load_pipeline
 from genlab.engines.lora import LoraSet
 from genlab.engines.memory import MEMORY_SHARE, activation_bytes, free_memory
@@ -268,7 +268,7 @@ class DiffusersEngine:
             pipe, "tokenizer_2"
         )
         if single_clip:
-            from genlab.prompts.embeddings import encode_prompts
+            from genlab.engines.embeddings import encode_prompts
 
             # With CPU offload the text encoder runs where the pipeline executes.
             positive, negative = encode_prompts(

@@ -10,7 +10,7 @@
     │ label 1  │  cell   │  cell   │           │
 
 Small images are upscaled nearest-neighbour to at least MIN_CELL px (as in
-genlab.lab.grid), so the pixels stay sharp and labels fit. Cells of different sizes
+genlab.core.grid), so the pixels stay sharp and labels fit. Cells of different sizes
 (a size axis) share one scale, so their sizes still compare.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from genlab.lab.grid import BACKGROUND, MIN_CELL, PAD, TEXT, fit_text
+from genlab.core.grid import BACKGROUND, MIN_CELL, PAD, TEXT, fit_text
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont

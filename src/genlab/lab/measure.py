@@ -21,7 +21,7 @@ Then, for each axis the run sweeps and each of its values, the cells at that val
   above the value.
   FD needs more images than the extractor has dimensions, so groups with fewer are
   left without `fd`; their `kid`, which has no such floor, is still there.
-- `kid`: kernel distance to the same reference renders (no interval; see services.compare).
+- `kid`: kernel distance to the same reference renders (no interval; see lab.compare).
 `overall` holds the same metrics over every cell of the run.
 
 Results are written back: each cell's metrics column gets `adherence` and
@@ -160,7 +160,7 @@ class _Observations:
     ) -> _Observations:
         import numpy as np
 
-        from genlab.services.generation import EngineCache
+        from genlab.engines.cache import EngineCache
 
         engines = EngineCache()
         adherence: list[dict[str, Any]] = []
@@ -203,7 +203,7 @@ class _Observations:
     def metrics(self, rows: list[int], net: FeatureExtractor, seed: int) -> dict[str, MetricValue]:
         import numpy as np
 
-        from genlab.services.compare import fd_with_interval, kid
+        from genlab.lab.compare import fd_with_interval, kid
 
         found: dict[str, MetricValue] = {}
         judged = [self.adherence[r]["correct"] for r in rows if "correct" in self.adherence[r]]
@@ -285,7 +285,7 @@ def _reference_features(batch: Sequence[CellRecord], net: FeatureExtractor, engi
     the procedural engine refuses (their cells are left out of fd and kid)."""
     import numpy as np
 
-    from genlab.services.generation import generate, new_request
+    from genlab.engines.cache import generate, new_request
 
     images, rows = [], []
     for row, cell in enumerate(batch):

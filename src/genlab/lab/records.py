@@ -2,7 +2,7 @@
 
 Each finished cell is committed on its own, so a run that is killed loses at most the
 cells in flight, and re-running the sweep knows what is done. WAL mode lets a reader
-(`genlab runs`, the web gallery) look while a sweep writes. Image paths inside the
+(`genlab runs`, a report, the studio's sweep jobs) look while a sweep writes. Image paths inside the
 database's folder are stored relative to it, so the folder can be moved as a whole.
 """
 

@@ -22,7 +22,7 @@ from genlab.lab.records import DB_NAME, CellRecord, RunStore, open_store
 from genlab.lab.sweep import Cell, Plan, SweepDefinition, batches, plan
 
 if TYPE_CHECKING:
-    from genlab.services.generation import EngineCache
+    from genlab.engines.cache import EngineCache
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def run_sweep(
 ) -> SweepOutcome:
     """Run (or resume) `definition` into `out/sweep-<run>/`; `fresh` starts a new run
     even when an earlier one of the same sweep exists."""
-    from genlab.services.generation import EngineCache
+    from genlab.engines.cache import EngineCache
 
     check_format(image_format)
     out = Path(out)
@@ -132,7 +132,7 @@ class _Job:
 
     def _generate(self, call: tuple[Cell, ...], engines: EngineCache) -> None:
         from genlab.core.metadata import genlab_record, infotext, save_image
-        from genlab.services.generation import generate
+        from genlab.engines.cache import generate
 
         request = call[0].request.replace(batch_size=len(call))
         started = time.perf_counter()
@@ -205,7 +205,7 @@ def write_contact_sheets(cells: Plan, paths: dict[int, Path], folder: Path) -> t
 
 
 def check_format(image_format: str) -> None:
-    from genlab.services.generation import IMAGE_FORMATS
+    from genlab.core.imageio import IMAGE_FORMATS
 
     if image_format not in IMAGE_FORMATS:
         raise InvalidRequest("format", image_format, f"must be one of {', '.join(IMAGE_FORMATS)}")

@@ -135,7 +135,7 @@ class Plan:
 def plan(definition: SweepDefinition, *, max_cells: int = MAX_CELLS) -> Plan:
     """Every cell with its request; raises SweepError naming the axis at fault, or
     the number of cells when it is over `max_cells` (found before any cell is built)."""
-    from genlab.services.generation import new_request
+    from genlab.engines.cache import new_request
 
     fields = dict(definition.fields)
     new_request(**fields)  # the settings alone: their own message, no axis to name
@@ -180,7 +180,7 @@ def _cell_request(
     definition: SweepDefinition,
     labels: Sequence[str],
 ) -> GenerationRequest:
-    from genlab.services.generation import new_request
+    from genlab.engines.cache import new_request
 
     merged = dict(fields)
     for point in chosen:

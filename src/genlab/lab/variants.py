@@ -3,12 +3,12 @@
 - `sr` — A1111's "Prompt S/R": the first value is searched for, every value (the
   first included, so the first point is the prompt unchanged) replaces it, in the
   prompt and the negative prompt.
-- `descriptors` — a named set (genlab.prompts.builder): the prompt with none of the
+- `descriptors` — a named set (genlab.world.descriptors): the prompt with none of the
   set's phrases, then with each one alone.
 - `order` — permutations of the comma-separated phrases (all of them, or only the
   phrases named), the prompt as typed first.
 - `density` — 1, 2, 4 and 8 of a set's descriptors appended, never two that
-  contradict each other (genlab.prompts.builder.stack_descriptors).
+  contradict each other (genlab.world.descriptors.stack_descriptors).
 
 Errors are ValueError with a message that makes sense after "axis X: ".
 """
@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 from genlab.prompts.builder import (
     add_descriptors,
-    descriptor_set,
     join_phrases,
     remove_descriptors,
     split_phrases,
+)
+from genlab.world.descriptors import (
+    descriptor_set,
     stack_descriptors,
     stackable,
 )

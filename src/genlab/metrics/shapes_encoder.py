@@ -39,7 +39,7 @@ class ShapesExtractor:
     name = "shapes"
 
     def __init__(self, model, device: str, source: Path):
-        from genlab.train.shapes_encoder import RESIZE_RULE
+        from genlab.metrics.shapes_encoder_net import RESIZE_RULE
 
         self.model = model
         self.device = device
@@ -52,7 +52,7 @@ class ShapesExtractor:
         beyond float rounding (the network is in eval mode: no batch statistics)."""
         import torch
 
-        from genlab.train.shapes_encoder import prepare_image, to_tensor
+        from genlab.metrics.shapes_encoder_net import prepare_image, to_tensor
 
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidRequest("batch_size", batch_size, "must be a positive integer")
@@ -75,7 +75,7 @@ def load(weights: Path | None, device: str = "cpu") -> ShapesExtractor:
     import torch
     from safetensors import SafetensorError
 
-    from genlab.train.shapes_encoder import CONFIG_FILE, WEIGHTS_FILE, load_encoder
+    from genlab.metrics.shapes_encoder_net import CONFIG_FILE, WEIGHTS_FILE, load_encoder
 
     folder = Path(weights) if weights is not None else SHIPPED
     try:

@@ -1,7 +1,8 @@
 """Prompt syntax: A1111 weights and BREAK, `{a|b}` and `__file__` wildcards.
 
-Cheap to import: the weighted text embeddings live in `genlab.prompts.embeddings`, which
-loads torch and is imported only by code that encodes prompts.
+Plain text only, and cheap to import: turning a parsed prompt into weighted text
+embeddings needs torch and a text encoder, so it lives with the engines
+(`genlab.engines.embeddings`).
 """
 
 from __future__ import annotations

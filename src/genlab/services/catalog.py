@@ -6,8 +6,10 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from genlab.core.engine import ModelInfo
+from genlab.core.request import LoadOptions
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +76,114 @@ def _hub_cache_pipelines() -> list[ModelInfo]:
                 found.append(ModelInfo(repo.repo_id, "diffusers", "hub cache", klass))
                 break
     return found
+
+
+# -- what a model needs, read from its files without loading it ----------------------
+
+
+def engine_name_for(model: str) -> str:
+    """The engine that runs `model` (procedural, builtin, diffusers, …)."""
+    from genlab.engines import engine_name_for as name_for
+
+    return name_for(model)
+
+
+def model_aliases() -> dict[str, str]:
+    from genlab.engines import MODEL_ALIASES
+
+    return dict(MODEL_ALIASES)
+
+
+def ignored_settings(model: str) -> tuple[str, ...]:
+    """Request fields the model's engine does not use (the procedural renderer's)."""
+    if engine_name_for(model) != "procedural":
+        return ()
+    from genlab.engines.procedural import UNUSED
+
+    return (*sorted(UNUSED - {"loras"}), "init_image")
+
+
+def model_samplers(model: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(samplers, schedule types) a flow-matching pipeline folder accepts; None when
+    the model takes every sampler (or has no folder to read without loading it)."""
+    folder = pipeline_folder(model)
+    if folder is None:
+        return None
+    from genlab.engines.schedulers import FLOW_SAMPLERS, is_flow_model
+
+    if is_flow_model(read_json(folder / "scheduler" / "scheduler_config.json")):
+        return tuple(FLOW_SAMPLERS), ("Automatic",)
+    return None
+
+
+def native_side(model: str) -> int | None:
+    """The side a model draws when a request leaves width and height out, where it can
+    be read without loading the model: the shipped engines and diffusers folders."""
+    if engine_name_for(model) == "procedural":
+        from genlab.engines.procedural import DEFAULT_SIDE
+
+        return DEFAULT_SIDE
+    folder = pipeline_folder(model)
+    if folder is None:
+        return None
+    unet = read_json(folder / "unet" / "config.json")
+    vae = read_json(folder / "vae" / "config.json")
+    sample, blocks = unet.get("sample_size"), vae.get("block_out_channels")
+    if isinstance(sample, (list, tuple)) and sample:
+        sample = sample[0]
+    if isinstance(sample, bool) or not isinstance(sample, int) or not isinstance(blocks, list):
+        return None
+    # The VAE halves the image once per block after the first (vae_scale_factor).
+    return sample * 2 ** (len(blocks) - 1)
+
+
+def pipeline_folder(model: str) -> Path | None:
+    """The diffusers folder a model runs from, when it is one (the built-in model, or
+    a local pipeline folder); None for procedural, single files and hub ids."""
+    engine = engine_name_for(model)
+    if engine == "builtin":
+        from genlab.engines.builtin import builtin_folder
+
+        return builtin_folder()
+    if engine == "diffusers" and (Path(model) / "model_index.json").is_file():
+        return Path(model)
+    return None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# -- what a loaded model accepts, and the hashes the A1111 API lists ----------------
+
+
+def loaded_samplers(
+    model: str, options: LoadOptions
+) -> tuple[str, str, list[tuple[str, list[str]]]]:
+    """Load `model` and ask its engine: (the model as the engine names it, the engine's
+    name, [(sampler, schedule types), …]); an empty list for a model that is no
+    diffuser."""
+    from genlab.engines import load_engine
+
+    engine = load_engine(model, options)
+    return engine.model, engine.name, list(engine.samplers())
+
+
+def builtin_sha256() -> str:
+    """The shipped model folder's hash as its engine computes it, without torch."""
+    from importlib import resources
+
+    from genlab.engines.sources import short_hash
+
+    return short_hash(Path(str(resources.files("genlab") / "models" / "builtin")), length=64)
+
+
+def world_version() -> str:
+    """The Shapes World version the procedural engine draws (its 'model hash')."""
+    from genlab.world import WORLD_VERSION
+
+    return WORLD_VERSION

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genlab.core.errors import InvalidRequest, UnsupportedImage
+from genlab.core.imageio import IMAGE_SUFFIXES
 from genlab.core.text import brief
 
 if TYPE_CHECKING:
     from PIL import Image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 # File names are at most 255 bytes on Linux, macOS and Windows alike (NAME_MAX), and a
 # file is first written as the hidden sibling `.<name>.<8 hex>.tmp`: 14 bytes more.

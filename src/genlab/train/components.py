@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from genlab.core.errors import InvalidRequest
+from genlab.engines.builtin import WORDS_FILE
 from genlab.train.tokenizer import CHARACTERS, write_tokenizer_files
 
 _WORD = re.compile(r"[a-z]+")
-WORDS_FILE = "words.txt"
 MAX_WORDS = 2000  # merges grow with word length; a caption vocabulary rarely needs more
 # Group norms: the autoencoder uses 16 groups, the UNet 32 (see build_vae, build_unet).
 _VAE_GROUPS, _UNET_GROUPS = 16, 32

@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.devices import autocast, check_names, describe, resolve_device
 from genlab.train import checkpoint as ckpt
 from genlab.train.data import load_captioned_images
-from genlab.train.device import autocast, check_names, describe, resolve_device
 
 CHECKPOINT = "decoder.pt"
 

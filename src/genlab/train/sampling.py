@@ -10,7 +10,7 @@ import torch
 @torch.no_grad()
 def sample_grid(pipe, prompts: Sequence[str], *, steps: int, seed: int, size: int):
     """One image per prompt, labelled, from `pipe` as it is now."""
-    from genlab.lab.grid import labelled_grid
+    from genlab.core.grid import labelled_grid
 
     pipe.set_progress_bar_config(disable=True)
     generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))]

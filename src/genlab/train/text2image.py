@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.devices import autocast, check_names, describe, resolve_device
 from genlab.train import checkpoint as ckpt
 from genlab.train.components import (
     WORDS_FILE,
@@ -49,7 +50,6 @@ from genlab.train.components import (
     caption_words,
 )
 from genlab.train.data import load_captioned_images
-from genlab.train.device import autocast, check_names, describe, resolve_device
 from genlab.train.ema import EMA
 from genlab.train.objective import Objective
 from genlab.train.sampling import sample_grid

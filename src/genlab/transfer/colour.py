@@ -18,21 +18,19 @@ visible pixels of an RGBA image); the mapping is applied to every pixel.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genlab.core.errors import InvalidRequest
+from genlab.core.tools import RECOLOR_METHODS
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from genlab.transfer.palette import Palette
-
 log = logging.getLogger(__name__)
 
-METHODS = ("reinhard", "histogram", "ot")
+METHODS = RECOLOR_METHODS
 
 # Reinhard 2001, eq. 4 (RGB → LMS) and eq. 6 (log LMS → lαβ). The paper applies them to
 # display RGB directly, without linearising; so do we (it also saves a power per pixel).
@@ -47,72 +45,6 @@ LMS_TO_LAB = np.diag([1 / np.sqrt(3), 1 / np.sqrt(6), 1 / np.sqrt(2)]) @ np.arra
 _LMS_FLOOR = 1.0 / 255.0
 # Pixels per chunk: big enough to amortise Python overhead, small enough to stay in cache.
 _CHUNK = 1 << 16
-
-
-@dataclass(frozen=True)
-class Recolored:
-    """A recoloured image and how far its palette is from the target's, before and after."""
-
-    image: Image.Image
-    target: Palette
-    distance_before: float
-    distance_after: float
-
-
-def recolor(
-    image: Image.Image,
-    *,
-    like: Image.Image | None = None,
-    palette: Palette | None = None,
-    method: str = "reinhard",
-    strength: float = 1.0,
-    regrain: bool = True,
-    seed: int = 0,
-) -> Recolored:
-    """Recolour `image` like a reference image or onto a palette (exactly one of them).
-
-    Alpha is kept as it is; only visible pixels count for statistics. `strength` blends
-    the result with the original (0 = unchanged, 1 = full transfer).
-    """
-    from PIL import Image as PILImage
-
-    from genlab.transfer.palette import extract_palette, palette_distance, recolor_to_palette
-
-    if (like is None) == (palette is None):
-        raise InvalidRequest(
-            "like/palette", "both" if like is not None else "neither", "give exactly one"
-        )
-    if not 0.0 <= strength <= 1.0:
-        raise InvalidRequest("strength", strength, "a number from 0 to 1")
-    if like is not None and method not in METHODS:
-        raise InvalidRequest("method", method, f"one of {', '.join(METHODS)}")
-    source, alpha = split_alpha(image)
-    mask = alpha > 0 if alpha is not None else None
-    if like is not None:
-        reference, ref_alpha = split_alpha(like)
-        ref_mask = ref_alpha > 0 if ref_alpha is not None else None
-        target = extract_palette(reference, 6, mask=ref_mask, seed=seed)
-        result = transfer(
-            source,
-            reference,
-            method=method,
-            source_mask=mask,
-            reference_mask=ref_mask,
-            regrain=regrain,
-            seed=seed,
-        )
-    else:
-        assert palette is not None
-        target = palette
-        result = recolor_to_palette(source, palette, mask=mask, seed=seed)
-    result = blend(source, result, strength)
-    k = len(target.colours)
-    before = palette_distance(extract_palette(source, k, mask=mask, seed=seed), target)
-    after = palette_distance(extract_palette(result, k, mask=mask, seed=seed), target)
-    out = PILImage.fromarray(result, "RGB")
-    if alpha is not None:
-        out.putalpha(PILImage.fromarray(alpha, "L"))
-    return Recolored(out, target, before, after)
 
 
 def split_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -162,7 +94,7 @@ def transfer(
     raise InvalidRequest("method", method, f"one of {', '.join(METHODS)}")
 
 
-def _pixels(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+def visible_pixels(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """(N, 3) view of the pixels that count."""
     flat = image.reshape(-1, 3)
     return flat if mask is None else flat[mask.reshape(-1)]
@@ -211,7 +143,7 @@ def lalphabeta_stats(
     image: np.ndarray, mask: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (each (3,)) of an image in Reinhard's lαβ (log10)."""
-    mean, cov = _log_lms_moments(_pixels(image, mask))
+    mean, cov = _log_lms_moments(visible_pixels(image, mask))
     to_lab = LMS_TO_LAB / np.log(10.0)  # natural log → log10, as in the paper
     return to_lab @ mean, np.sqrt(np.maximum(np.diag(to_lab @ cov @ to_lab.T), 0.0))
 
@@ -224,8 +156,8 @@ def reinhard(
     reference_mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """Reinhard 2001: shift and scale each lαβ channel to the reference's mean and std."""
-    mean_s, cov_s = _log_lms_moments(_pixels(source, source_mask))
-    mean_r, cov_r = _log_lms_moments(_pixels(reference, reference_mask))
+    mean_s, cov_s = _log_lms_moments(visible_pixels(source, source_mask))
+    mean_r, cov_r = _log_lms_moments(visible_pixels(reference, reference_mask))
     # Everything is affine in log LMS, so fold lαβ, the per-channel scaling and the way
     # back into one 3×3 matrix and an offset: x' = A·x + b, with
     # A = M⁻¹·D·M and b = M⁻¹·(μ_r − D·μ_s) where M is log LMS → lαβ and D = σ_r / σ_s.
@@ -261,8 +193,8 @@ def match_histograms_lab(
     from skimage.exposure import match_histograms
 
     # match_histograms takes images, not masks: pass the counted pixels as a 1×N image.
-    src = _pixels(source, source_mask)[None]
-    ref = _pixels(reference, reference_mask)[None]
+    src = visible_pixels(source, source_mask)[None]
+    ref = visible_pixels(reference, reference_mask)[None]
     matched = match_histograms(rgb_to_lab(src), rgb_to_lab(ref), channel_axis=-1)
     out = source.copy().reshape(-1, 3)
     rows = lab_to_rgb(matched)[0]
@@ -329,8 +261,8 @@ def distribution_transfer(
     shape = source.shape
     colours = source.reshape(-1, 3).T.astype(np.float32) / np.float32(255.0)  # (3, N)
     scale = np.float32(1.0 / 255.0)
-    ours = _sample(_pixels(source, source_mask), rng).T.astype(np.float32) * scale
-    theirs = _sample(_pixels(reference, reference_mask), rng).T.astype(np.float32) * scale
+    ours = _sample(visible_pixels(source, source_mask), rng).T.astype(np.float32) * scale
+    theirs = _sample(visible_pixels(reference, reference_mask), rng).T.astype(np.float32) * scale
     # A tiny ramp keeps the knots strictly increasing where many pixels share a value.
     ramp = np.arange(_OT_KNOTS, dtype=np.float32) * np.float32(1e-7)
     for _ in range(iterations):

@@ -22,7 +22,8 @@ import numpy as np
 
 from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.core.text import brief
-from genlab.transfer.colour import _pixels, lab_to_rgb, rgb_to_lab
+from genlab.core.tools import MAX_PALETTE_COLOURS
+from genlab.transfer.colour import lab_to_rgb, rgb_to_lab, visible_pixels
 from genlab.transfer.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_COLOURS = 16
+MAX_COLOURS = MAX_PALETTE_COLOURS
 HEX_FORMS = "#rrggbb or #rgb"
 PALETTE_FILE_SUFFIXES = (".txt", ".hex", ".json")
 _HEX = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
@@ -259,7 +260,7 @@ def check_k(k: int) -> None:
 
 
 def _sample_lab(image: np.ndarray, mask: np.ndarray | None, seed: int) -> np.ndarray:
-    pixels = _pixels(image, mask)
+    pixels = visible_pixels(image, mask)
     if len(pixels) == 0:
         raise PaletteError("the image has no visible pixels to take colours from")
     if len(pixels) > _SAMPLE:

@@ -263,7 +263,9 @@ def stylize(
     sizes, style_sizes = check_inputs(content, style, config)
     # 2. Features: ImageNet VGG-19, or the random-filter fallback (named)
     seed = config.seed if config.seed != -1 else secrets.randbelow(2**31)
-    device = _device(config.device)
+    from genlab.devices import torch_device
+
+    device = torch_device(config.device)
     net, source = build_features(config.deepest, pooling=config.pooling, weights=weights, seed=seed)
     net = net.to(device)
     # 3. Prepare the images: RGB (or luminance) tensors in [0, 1]
@@ -433,18 +435,6 @@ def _initial(content: torch.Tensor, init: str, generator: torch.Generator) -> to
         return content.clone(memory_format=torch.contiguous_format)
     noise = torch.rand(content.shape, generator=generator)  # (1, C, h, w) uniform [0, 1]
     return noise.to(content.device)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InvalidRequest("device", name, "must be auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidRequest("device", name, "CUDA is not available here; use cpu or auto")
-    return device
 
 
 def _to_tensor(image: Image.Image, device: torch.device) -> torch.Tensor:

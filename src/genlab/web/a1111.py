@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from genlab.core.errors import InvalidRequest
@@ -243,16 +242,14 @@ def _cheap_sha256(name: str) -> str | None:
     import hashlib
 
     if name == "procedural":
-        from genlab.world import WORLD_VERSION
+        from genlab.services.catalog import world_version
 
-        return hashlib.sha256(WORLD_VERSION.encode()).hexdigest()
+        return hashlib.sha256(world_version().encode()).hexdigest()
     if name == "builtin":
-        from importlib import resources
-
-        from genlab.engines.sources import short_hash
+        from genlab.services.catalog import builtin_sha256
 
         # The folder's hash as the engine computes it, without loading torch to find it.
-        return short_hash(Path(str(resources.files("genlab") / "models" / "builtin")), length=64)
+        return builtin_sha256()
     return None
 
 

@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, engines: EngineCache | None 
     from fastapi.staticfiles import StaticFiles
     from starlette.concurrency import run_in_threadpool
 
-    from genlab import __version__
+    from genlab.core.version import __version__
     from genlab.web import errors
     from genlab.web.recycle import RecycleConnections
     from genlab.web.routes import a1111, auth, images, jobs, meta, pages

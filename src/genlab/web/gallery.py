@@ -258,11 +258,9 @@ def served_file(store: ImageStore, image: Image) -> Path:
         raise NotFound(f"the file of image {image.id} is missing from the store") from None
 
 
-def referenced_paths(session: Session) -> set[str]:
-    """Every store path a row refers to (image files and job inputs)."""
-    from genlab.web.jobs import input_paths
-
-    return set(session.scalars(select(Image.path)).all()) | input_paths(session)
+def image_paths(session: Session) -> set[str]:
+    """Every store path an image row refers to (jobs' inputs: `jobs.input_paths`)."""
+    return set(session.scalars(select(Image.path)).all())
 
 
 def models_in_gallery(session: Session) -> list[str]:

@@ -26,7 +26,6 @@ import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -41,6 +40,8 @@ from genlab.core.request import (
     check_text,
 )
 from genlab.core.text import printable, repair_json
+from genlab.core.tools import RecolorRequest, StyleRequest, UpscaleRequest
+from genlab.services import catalog
 from genlab.web.gallery import MAX_ID, Forbidden, NotFound, get_image, image_file
 from genlab.web.models import FINISHED_STATES, JOB_STATES, Job, utcnow
 from genlab.web.progress import ProgressHub
@@ -59,18 +60,9 @@ SWEEP_FIELDS = (
     *("prompt", "negative_prompt", "width", "height", "steps", "guidance_scale"),
     *("sampler", "schedule", "seed", "model"),
 )
-# What `genlab style` takes, less the server's own business (device, weights, frames).
-STYLE_OPTIONS = (
-    *("size", "scales", "iterations", "coarse_iterations", "optimizer", "learning_rate"),
-    *("content_weight", "style_weight", "tv_weight", "strength", "preserve_colours"),
-    *("style_scale", "init", "pooling", "seed"),
-)
 STYLE_MODEL = "style:vgg19"  # the queue's name for style jobs (their ETA history)
 MAX_STYLE_SIDE = 2048
 MAX_STYLE_EVALUATIONS = 5000  # all scales together; the CLI's default is 450
-STYLE_SEED_LIMIT = 2**31
-STYLE_TEXT_OPTIONS = ("optimizer", "init", "pooling")
-MAX_TILE = MAX_SIDE  # an upscale tile larger than any image is the whole image
 # A job's error is shown in every listing: one printable line, cut to this length.
 MAX_ERROR_CHARS = 500
 REQUEST_FIELDS = frozenset(f.name for f in fields(GenerationRequest))
@@ -191,7 +183,7 @@ def check_drawn_size(request: GenerationRequest, init_size: tuple[int, int] | No
     """Refuse now what the worker would refuse: a side left out is filled in when the
     job runs (from the init image, or the model's native size), and only then does the
     request's pixel limit see both sides."""
-    from genlab.engines import engine_name_for
+    from genlab.services.catalog import engine_name_for
 
     if request.width is not None and request.height is not None:
         return  # the request checked both itself
@@ -203,7 +195,7 @@ def check_drawn_size(request: GenerationRequest, init_size: tuple[int, int] | No
         width, height = (side // 8 * 8 for side in init_size)
         source = "from the init image"
     else:
-        native = native_side(request.model)
+        native = catalog.native_side(request.model)
         # A native size unknown without loading the model (a hub pipeline, a single
         # file) is taken as the given side: most checkpoints are made for squares.
         width = height = native or request.width or request.height
@@ -217,50 +209,16 @@ def check_drawn_size(request: GenerationRequest, init_size: tuple[int, int] | No
         ) from None
 
 
-def native_side(model: str) -> int | None:
-    """The side a model draws when a request leaves width and height out, where it can
-    be read without loading the model: the shipped engines and diffusers folders."""
-    from genlab.engines import engine_name_for
-
-    if engine_name_for(model) == "procedural":
-        from genlab.engines.procedural import DEFAULT_SIDE
-
-        return DEFAULT_SIDE
-    folder = pipeline_folder(model)
-    if folder is None:
-        return None
-    unet = read_json(folder / "unet" / "config.json")
-    vae = read_json(folder / "vae" / "config.json")
-    sample, blocks = unet.get("sample_size"), vae.get("block_out_channels")
-    if isinstance(sample, (list, tuple)) and sample:
-        sample = sample[0]
-    if isinstance(sample, bool) or not isinstance(sample, int) or not isinstance(blocks, list):
-        return None
-    # The VAE halves the image once per block after the first (vae_scale_factor).
-    return sample * 2 ** (len(blocks) - 1)
-
-
-def pipeline_folder(model: str) -> Path | None:
-    """The diffusers folder a model runs from, when it is one (the built-in model, or
-    a local pipeline folder); None for procedural, single files and hub ids."""
-    from genlab.engines import engine_name_for
-
-    engine = engine_name_for(model)
-    if engine == "builtin":
-        from genlab.engines.builtin import builtin_folder
-
-        return builtin_folder()
-    if engine == "diffusers" and (Path(model) / "model_index.json").is_file():
-        return Path(model)
-    return None
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+def recolor_request(data: dict[str, Any]) -> RecolorRequest:
+    """A recolour job's request, from its stored payload (or a client's fields)."""
+    like = data.get("like_image_id")
+    return RecolorRequest(
+        palette=data.get("palette"),
+        like=f"image {like}" if like is not None else None,
+        method=data.get("method", "reinhard") if like is not None else "reinhard",
+        strength=data.get("strength", 1.0),
+        seed=data.get("seed", 0),
+    )
 
 
 def create_recolor(
@@ -276,29 +234,22 @@ def create_recolor(
 ) -> Job:
     """Queue a recolour of a gallery image, like another one or onto a palette: a
     preset or hex colours, never a palette file (that would be a path on the server)."""
-    from genlab.transfer.colour import METHODS
-    from genlab.transfer.palette import palette_from_text
+    from genlab.services import tools
 
     get_image(session, image_id)
-    if (palette is None) == (like_image_id is None):
-        raise InvalidRequest("palette/like_image_id", "both or neither", "give exactly one")
+    fields = {"palette": palette, "like_image_id": like_image_id, "method": method}
+    request = recolor_request({**fields, "strength": strength, "seed": seed})
     if palette is not None:
-        palette_from_text(check_name(palette, "palette"))  # fail now, not in the worker
+        tools.target_palette(check_name(palette, "palette"), files=False)  # fail now
     if like_image_id is not None:
         get_image(session, like_image_id)
-        if check_name(method, "method") not in METHODS:
-            raise InvalidRequest("method", method, f"one of {', '.join(METHODS)}")
-    if isinstance(strength, bool) or not 0.0 <= float(strength) <= 1.0:
-        raise InvalidRequest("strength", strength, "a number from 0 to 1")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
-        raise InvalidRequest("seed", seed, f"an integer from 0 to {SEED_LIMIT - 1}")
     payload = {
         "image_id": image_id,
         "palette": palette,
         "like_image_id": like_image_id,
-        "method": method if like_image_id is not None else "palette",
-        "strength": float(strength),
-        "seed": int(seed),
+        "method": request.method if like_image_id is not None else "palette",
+        "strength": float(request.strength),
+        "seed": int(request.seed),
     }
     return _enqueue(session, owner_id, "recolor", None, payload)
 
@@ -314,20 +265,19 @@ def create_upscale(
 ) -> Job:
     """Queue an upscale of a gallery image with a resampler or the shipped ESPCN
     (model files are not accepted over the web: they are paths on the server)."""
-    from genlab.upscale.loaders import MODEL_NAMES, check_scale
+    from genlab.services import tools
 
     source = get_image(session, image_id)
-    if check_name(model, "model") not in MODEL_NAMES:
-        raise InvalidRequest("model", model, f"one of {', '.join(MODEL_NAMES)}")
-    check_scale(scale)
-    if isinstance(tile, bool) or not isinstance(tile, int) or not 0 <= tile <= MAX_TILE:
-        raise InvalidRequest(
-            "tile", tile, f"0 (whole image) or a tile size in pixels, at most {MAX_TILE}"
-        )
+    models = tools.upscale_models()
+    if check_name(model, "model") not in models:
+        raise InvalidRequest("model", model, f"one of {', '.join(models)}")
+    if scale is None:
+        raise InvalidRequest("scale", scale, "must be 2 or 4")
+    request = UpscaleRequest(model=model, scale=scale, tile=tile)
     side = max(source.width, source.height) * scale
     if side > MAX_SIDE:
         raise InvalidRequest("scale", scale, f"the result would be {side} px; at most {MAX_SIDE}")
-    payload = {"image_id": image_id, "scale": scale, "model": model, "tile": tile}
+    payload = {"image_id": image_id, "scale": scale, "model": model, "tile": request.tile}
     return _enqueue(session, owner_id, "upscale", f"upscale:{model}", payload)
 
 
@@ -342,24 +292,15 @@ def create_style(
     options: dict[str, Any],
 ) -> Job:
     """Queue a neural style transfer (as `genlab style`): content and style images are
-    gallery images or uploads; `options` are StyleConfig's fields (STYLE_OPTIONS)."""
+    gallery images or uploads; `options` are StyleConfig's fields (core.tools.STYLE_OPTIONS)."""
     import secrets
 
-    from genlab.transfer.style import StyleConfig, check_inputs
+    from genlab.services import tools
 
-    unknown = sorted(set(options) - set(STYLE_OPTIONS))
-    if unknown:
-        raise InvalidRequest("style", ", ".join(unknown), f"options are {', '.join(STYLE_OPTIONS)}")
-    options = {k: v for k, v in options.items() if v is not None}
-    for name in STYLE_TEXT_OPTIONS:
-        if name in options:
-            check_name(options[name], name)
-    seed = options.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not -1 <= seed < STYLE_SEED_LIMIT:
-        raise InvalidRequest("seed", seed, f"-1 (random) or 0 to {STYLE_SEED_LIMIT - 1}")
-    if seed == -1:  # fixed now, so a retried job makes the same image
-        options["seed"] = secrets.randbelow(STYLE_SEED_LIMIT)
-    config = StyleConfig(**options)
+    request = StyleRequest(options)
+    if request.seed == -1:  # fixed now, so a retried job makes the same image
+        request = request.with_seed(secrets.randbelow(SEED_LIMIT))
+    config = tools.style_config(request)
     if config.size > MAX_STYLE_SIDE:
         raise InvalidRequest("size", config.size, f"at most {MAX_STYLE_SIDE} px on this server")
     # Counted before the per-scale list is built: `scales` may be any integer.
@@ -370,7 +311,6 @@ def create_style(
             evaluations,
             f"at most {MAX_STYLE_EVALUATIONS} evaluations over all scales on this server",
         )
-    budget = [config.coarse_iterations] * (config.scales - 1) + [config.iterations]
     inputs = {
         name: _tool_input(session, store, settings, source, name)
         for name, source in (("content_image", content), ("style_image", style))
@@ -378,10 +318,10 @@ def create_style(
     # Image.open reads only the header: enough for the sizes, and refused early.
     content_file = _open_header(session, store, inputs["content_image"], "content_image")
     with content_file, _open_header(session, store, inputs["style_image"], "style_image") as style:
-        sizes, _ = check_inputs(content_file, style, config)
+        work = tools.style_work(request, content_file, style)
     # Work: evaluations weighted by the pixels each scale has (per 256x256 image).
-    units = sum(n * w * h for n, (w, h) in zip(budget, sizes)) / 256**2
-    data = {**inputs, "config": options, "work_units": units}
+    units = sum(n * w * h for n, (w, h) in work) / 256**2
+    data = {**inputs, "config": request.options, "work_units": units}
     return _enqueue(session, owner_id, "style", STYLE_MODEL, data)
 
 
@@ -396,9 +336,15 @@ def create_sweep(
     `axes` maps x, y, z to flag text ("seed=1-4") or a table ({"axis": "seed",
     "values": [1, 2]}). Random seeds are fixed now, so a retried job resumes the same
     cells; models on any axis must be ones this server offers."""
-    from genlab.engines import engine_name_for
-    from genlab.lab.axes import Axis, AxisError
-    from genlab.lab.sweep import AXIS_NAMES, SweepDefinition, SweepError, plan
+    from genlab.services.catalog import engine_name_for
+    from genlab.services.sweeps import (
+        AXIS_NAMES,
+        Axis,
+        AxisError,
+        SweepDefinition,
+        SweepError,
+        plan,
+    )
     from genlab.web.options import check_model, default_model
 
     unknown = sorted(set(fields) - set(SWEEP_FIELDS))
@@ -682,7 +628,7 @@ def work_units(job: Job) -> float:
 
 
 def _work_units(kind: str, model: str | None, request_json: str) -> float:
-    from genlab.engines import engine_name_for
+    from genlab.services.catalog import engine_name_for
 
     data = json.loads(request_json)
     if "work_units" in data:

@@ -34,7 +34,6 @@ NAMING = {
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED_STATES = ("done", "failed", "cancelled")
-JOB_KINDS = ("generate", "img2img", "recolor", "upscale", "style", "sweep")
 # What a gallery row is: an image, or a sweep's contact sheet (a grid of other rows),
 # which a gallery may show apart or hide.
 IMAGE_ROLES = ("image", "sheet")

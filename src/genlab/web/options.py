@@ -28,11 +28,10 @@ DEFAULTS: dict[str, Any] = {
 
 def allowed_models() -> dict[str, str]:
     """Every name a client may use for a model, mapped to the name genlab runs."""
-    from genlab.engines import MODEL_ALIASES
-    from genlab.services.catalog import local_models
+    from genlab.services.catalog import local_models, model_aliases
 
     names = {info.name: info.name for info in local_models()}
-    names.update({alias: target for alias, target in MODEL_ALIASES.items() if target in names})
+    names.update({alias: target for alias, target in model_aliases().items() if target in names})
     return names
 
 

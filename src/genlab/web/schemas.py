@@ -144,15 +144,7 @@ class SweepJobCreate(_Create):
         return {"x": self.x, "y": self.y, "z": self.z}
 
 
-AnyJobCreate = (
-    GenerateJobCreate
-    | Img2ImgJobCreate
-    | RecolorJobCreate
-    | UpscaleJobCreate
-    | StyleJobCreate
-    | SweepJobCreate
-)
-JobCreate = Annotated[AnyJobCreate, Field(discriminator="kind")]
+# The union of these a client posts is the kind table's (genlab.web.kinds.JobCreate).
 
 
 class CellPublic(BaseModel):

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 
-from genlab.web import gallery, jobs
+from genlab.web import gallery, jobs, kinds
 from genlab.web.bridge import LEADER_LOCK, RETRY_S, RUN, START_LOCK, FileLock, Link, Relay
 from genlab.web.db import make_engine, session_factory, upgrade
 from genlab.web.models import LOCAL_USER, User
@@ -59,7 +59,10 @@ class Studio:
         self.sessions = session_factory(self.engine)
         self.store = ImageStore(settings.data_dir)
         self.hub = ProgressHub()
-        self.worker = Worker(self.sessions, self.store, self.hub, settings, engines)
+        runners = kinds.runners_by_kind()
+        self.worker = Worker(
+            self.sessions, self.store, self.hub, settings, engines, runners=runners
+        )
         self.local_user_id: int | None = None
         self._reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="genlab-read")
         self.run_dir = settings.data_dir / RUN
@@ -109,7 +112,8 @@ class Studio:
                 log.warning(
                     "after an unclean stop: requeued jobs %s, failed jobs %s", requeued, failed
                 )
-            self.store.sweep(gallery.referenced_paths(session))
+            # Files no image row and no job input refers to any more.
+            self.store.sweep(gallery.image_paths(session) | jobs.input_paths(session))
         if not self._run_jobs:
             self._leader.release()  # running no jobs, it need not keep others from it
             return

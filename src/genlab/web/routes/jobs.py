@@ -11,25 +11,14 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from genlab.core.errors import InvalidRequest
 from genlab.web import jobs
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.gallery import MAX_ID
+from genlab.web.kinds import KINDS, AnyJobCreate, JobCreate
 from genlab.web.models import FINISHED_STATES, Job
 from genlab.web.progress import TERMINAL_EVENTS, Subscription
-from genlab.web.schemas import (
-    AnyJobCreate,
-    Img2ImgJobCreate,
-    JobCreate,
-    JobPublic,
-    JobsPublic,
-    RecolorJobCreate,
-    StyleJobCreate,
-    SweepJobCreate,
-    UpscaleJobCreate,
-)
+from genlab.web.schemas import JobPublic, JobsPublic
 from genlab.web.studio import Studio
-from genlab.web.uploads import decode_base64
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 KEEPALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing the stream
@@ -50,55 +39,9 @@ def create_job(
 
 def submit(studio: Studio, session: Session, user_id: int, body: AnyJobCreate) -> Job:
     """Queue what a JobCreate asks for (the pages call this too) and wake the worker."""
-    if isinstance(body, RecolorJobCreate):
-        job = jobs.create_recolor(session, owner_id=user_id, **body.model_dump(exclude={"kind"}))
-    elif isinstance(body, UpscaleJobCreate):
-        job = jobs.create_upscale(session, owner_id=user_id, **body.model_dump(exclude={"kind"}))
-    elif isinstance(body, SweepJobCreate):
-        job = jobs.create_sweep(session, owner_id=user_id, fields=body.settings(), axes=body.axes())
-    elif isinstance(body, StyleJobCreate):
-        job = jobs.create_style(
-            session,
-            studio.store,
-            studio.settings,
-            owner_id=user_id,
-            content=image_input(studio, body.content_image, body.content_image_id, "content_image"),
-            style=image_input(studio, body.style_image, body.style_image_id, "style_image"),
-            options=body.options(),
-        )
-    else:
-        fields = body.request_fields()
-        init_image = mask = None
-        if isinstance(body, Img2ImgJobCreate):
-            init_image = image_input(studio, body.init_image, body.init_image_id, "init_image")
-            mask = image_input(studio, body.mask, body.mask_id, "mask", optional=True)
-        job = jobs.create_generation(
-            session,
-            studio.store,
-            studio.settings,
-            owner_id=user_id,
-            fields=fields,
-            n_iter=body.n_iter,
-            init_image=init_image,
-            mask=mask,
-        )
+    job = KINDS[body.kind].request(session, studio.store, studio.settings, user_id, body)
     studio.hub.wake()
     return job
-
-
-def image_input(
-    studio: Studio, data: str | None, image_id: int | None, name: str, *, optional: bool = False
-) -> jobs.ImageInput | None:
-    if data is None and image_id is None:
-        if optional:
-            return None
-        raise InvalidRequest(name, None, f"give {name} (base64) or {name}_id (gallery)")
-    raw = (
-        None
-        if data is None
-        else decode_base64(data, max_bytes=studio.settings.max_upload_bytes, what=name)
-    )
-    return jobs.ImageInput(data=raw, image_id=image_id)
 
 
 @router.get("")

@@ -33,7 +33,8 @@ from starlette.datastructures import FormData, UploadFile
 from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.core.request import check_text
 from genlab.core.text import printable, repair
-from genlab.web import errors, gallery, jobs, options
+from genlab.services import catalog
+from genlab.web import errors, gallery, jobs, kinds, options
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.routes.jobs import submit
 from genlab.web.schemas import (
@@ -81,7 +82,7 @@ MAX_FILTER_CHARS = 64  # a date, a role or a time zone name
 def _templates() -> Jinja2Templates:
     from fastapi.templating import Jinja2Templates
 
-    from genlab import __version__
+    from genlab.core.version import __version__
 
     templates = Jinja2Templates(directory=FilePath(__file__).parents[1] / "templates")
     templates.env.globals.update(
@@ -135,25 +136,7 @@ def number(value: object) -> str:
 
 
 def job_title(job: JobPublic) -> str:
-    payload = job.request
-    if job.kind in ("generate", "img2img"):
-        return payload.get("request", {}).get("prompt") or "(empty prompt)"
-    if job.kind == "recolor":
-        target = payload.get("palette") or f"the colours of image {payload.get('like_image_id')}"
-        return f"Recolour image {payload.get('image_id')} to {target}"
-    if job.kind == "upscale":
-        return f"Upscale image {payload.get('image_id')} ×{payload.get('scale')}"
-    if job.kind == "style":
-        return f"Style transfer onto {_tool_source(payload.get('content_image'))}"
-    if job.kind == "sweep":
-        prompt = payload.get("definition", {}).get("fields", {}).get("prompt")
-        return f"Sweep: {prompt or '(empty prompt)'}"
-    return job.kind
-
-
-def _tool_source(given: dict[str, Any] | None) -> str:
-    given = given or {}
-    return f"image {given['image_id']}" if given.get("image_id") else "an uploaded image"
+    return kinds.title(job.kind, job.request)
 
 
 def job_details(job: JobPublic) -> list[str]:
@@ -199,21 +182,11 @@ def _choice(info: ModelInfo) -> ModelChoice:
 
     request = new_request(model=info.name, prompt="")
     defaults = {name: getattr(request, name) for name in SETTINGS}
-    samplers, schedules, ignores = SAMPLERS, SCHEDULES, ()
-    if info.engine == "procedural":
-        from genlab.engines.procedural import UNUSED
-
-        ignores = (*sorted(UNUSED - {"loras"}), "init_image")
-    # A single file or a hub pipeline has no folder to read without loading it.
-    folder = jobs.pipeline_folder(info.name)
-    if folder is not None:
-        from genlab.engines.schedulers import FLOW_SAMPLERS, is_flow_model
-
-        scheduler = jobs.read_json(folder / "scheduler" / "scheduler_config.json")
-        if is_flow_model(scheduler):
-            # Flow-matching models only sample with these; the engine refuses others.
-            samplers, schedules = FLOW_SAMPLERS, ("Automatic",)
-    native = jobs.native_side(info.name)  # what submissions are checked against too
+    samplers, schedules = SAMPLERS, SCHEDULES
+    ignores = catalog.ignored_settings(info.name) if info.engine == "procedural" else ()
+    # Flow-matching models only sample with their own samplers; the engine refuses others.
+    samplers, schedules = catalog.model_samplers(info.name) or (samplers, schedules)
+    native = catalog.native_side(info.name)  # what submissions are checked against too
     return ModelChoice(info.name, info.description, defaults, samplers, schedules, ignores, native)
 
 
@@ -255,7 +228,9 @@ def generate_context(
     notice: str | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
-    from genlab.prompts.builder import DESCRIPTOR_SETS
+    from genlab.services.sweeps import descriptor_sets
+
+    DESCRIPTOR_SETS = descriptor_sets()
 
     choices = model_choices()
     default = options.default_model(session)
@@ -738,8 +713,9 @@ def image_page(image_id: ImageId, request: Request, session: SessionDep) -> HTML
 
 def image_context(session: Session, image_id: int, error: str | None = None) -> dict[str, Any]:
     from genlab.core.metadata import parse_parameters
-    from genlab.transfer.presets import PRESETS
-    from genlab.upscale.loaders import MODEL_NAMES
+    from genlab.services import tools
+
+    PRESETS, MODEL_NAMES = tools.palette_presets(), tools.upscale_models()
 
     image = gallery.get_image(session, image_id)
     detail = ImageDetail.of(image)  # its text repaired, if an older version stored it broken

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genlab.core.errors import InvalidRequest
-from genlab.prompts.embeddings import count_tokens, encode_prompts
+from genlab.engines.embeddings import count_tokens, encode_prompts
 
 T = 77  # the tiny tokenizer's model_max_length
 

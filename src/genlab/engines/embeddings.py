@@ -2,7 +2,7 @@
 
 The recipe (A1111's "original" emphasis):
 
-1. Parse the prompt into (text, weight) fragments (`syntax.parse_fragments`) and tokenize
+1. Parse the prompt into (text, weight) fragments (`prompts.syntax.parse_fragments`) and tokenize
    each fragment without special tokens, every token keeping its fragment's weight.
 2. Cut the token stream into chunks of `model_max_length - 2` tokens (75 for SD); BREAK
    closes the current chunk early. Each chunk becomes `[BOS] + tokens + [EOS]`, padded with

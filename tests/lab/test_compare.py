@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genlab.lab import compare
+from genlab.lab.compare import ImageFolderError, compare_folders
 from genlab.metrics import features
-from genlab.services import compare
-from genlab.services.compare import ImageFolderError, compare_folders
 from genlab.services.generation import generate, new_request
 
 STAND_IN = "stand-in"

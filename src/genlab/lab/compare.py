@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genlab.core.errors import GenlabError, UnsupportedImage
-from genlab.services.outputs import IMAGE_SUFFIXES
+from genlab.core.imageio import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     import numpy as np
