@@ -18,6 +18,7 @@ from genlab.core.images import open_image
 from genlab.core.request import GenerationRequest, LoadOptions
 from genlab.core.result import GenerationResult, StepCallback, StepEvent
 from genlab.devices import pick_device, pick_dtype
+from genlab.engines.inpaint import blending_callback, blends_itself
 from genlab.engines.loading import load_pipeline
 from genlab.engines.lora import LoraSet
 from genlab.engines.memory import MEMORY_SHARE, activation_bytes, free_memory
@@ -142,8 +143,11 @@ class DiffusersEngine:
         negatives = [expand(request.negative_prompt, seed) for seed in seeds]
         prompt_args = self._prompt_args(prompts, negatives, warnings)
 
-        # 3. Scheduler and LoRAs for this request
-        pipe = self._pipeline(mode)
+        # 3. Scheduler and LoRAs for this request. A UNet that diffusers' inpainting
+        # pipeline cannot blend for (neither 4 nor 9 channels) inpaints on the img2img
+        # pipeline, blending at every step (see inpaint.py).
+        blend = mode == "inpaint" and not blends_itself(self.pipe)
+        pipe = self._pipeline("img2img" if blend else mode)
         pipe.scheduler = make_scheduler(self.scheduler_config, request.sampler, request.schedule)
         extra: dict[str, Any] = {}
         if mode != "txt2img":
@@ -161,19 +165,27 @@ class DiffusersEngine:
             "generator": generators,
             "output_type": "pil",
         }
-        if mode in ("txt2img", "inpaint"):
+        if mode == "txt2img" or (mode == "inpaint" and not blend):
             kwargs.update(height=height, width=width)
         if mode in ("img2img", "inpaint"):
             kwargs.update(image=init_image, strength=request.strength)
-        if mode == "inpaint":
+        if mode == "inpaint" and not blend:
             kwargs.update(mask_image=mask)
-        if on_step is not None:
+        callback = _step_reporter(pipe, on_step) if on_step is not None else None
+        if blend:
+            callback = blending_callback(pipe, init_image, mask, seeds, then=callback)
+        if callback is not None:
             kwargs.update(
-                callback_on_step_end=_step_reporter(pipe, on_step),
-                callback_on_step_end_tensor_inputs=["latents"],
+                callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"]
             )
         with torch.inference_mode():
             images = pipe(**kwargs).images
+        if mode == "inpaint":
+            # What is not masked stays the init image, pixel for pixel, as in A1111: the
+            # decoder (its attention, its receptive field) would otherwise shift it.
+            from PIL import Image
+
+            images = [Image.composite(image, init_image, mask) for image in images]
 
         # 6. Result: per-image seeds and expanded prompts, the request as run
         return GenerationResult(
