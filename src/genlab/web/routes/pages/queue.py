@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from genlab.core.errors import GenlabError
-from genlab.web import jobs
+from genlab.web import jobs, queue
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.routes.pages.shared import JobId, error_page, is_htmx, render
 from genlab.web.schemas import JobPublic
@@ -50,7 +50,7 @@ def cancel_job(
     """Cancel from a card or the queue. The job's event stream reports the end, so an
     htmx caller only needs to hear that the queue changed."""
     try:
-        jobs.cancel(session, studio.hub, job_id, user_id=user.id)
+        queue.cancel(session, studio.hub, job_id, user_id=user.id)
     except GenlabError as err:
         if is_htmx(request):
             raise  # the JSON error handler answers; the page's script shows the line
