@@ -19,7 +19,7 @@ from genlab.lab import sweep as sweep_module
 from genlab.lab.axes import Axis, AxisError, TooManyValues
 from genlab.services import catalog
 from genlab.transfer.palette import PaletteError, palette_from_text, parse_palette
-from genlab.web import jobs
+from genlab.web import jobs, queue
 from genlab.web.app import create_app
 from genlab.web.models import Image, Job, utcnow
 from genlab.web.settings import Settings
@@ -280,7 +280,7 @@ def test_rows_stored_with_surrogates_by_older_versions_still_list(idle: TestClie
         assert response.status_code == 200, (url, response.text)
     job = idle.get(f"/api/jobs/{job_id}").json()
     assert job["request"]["request"]["prompt"] == "\ufffd x"
-    assert len(job["error"]) <= jobs.MAX_ERROR_CHARS  # a huge old error comes out short
+    assert len(job["error"]) <= queue.MAX_ERROR_CHARS  # a huge old error comes out short
     assert idle.get(f"/api/images/{image_id}").json()["request"]["prompt"] == "\ufffd x"
 
 
@@ -371,9 +371,9 @@ def test_a_stored_error_is_one_short_printable_line(idle: TestClient) -> None:
             owner_id=studio.local_user_id,
             fields={"prompt": "a circle"},
         )
-        jobs.finish(session, job.id, "failed", error="bad\n\x1b[2J" + "y" * 100_000)
+        queue.finish(session, job.id, "failed", error="bad\n\x1b[2J" + "y" * 100_000)
     error = idle.get(f"/api/jobs/{job.id}").json()["error"]
-    assert len(error) <= jobs.MAX_ERROR_CHARS and error.startswith("bad \\x1b[2J")
+    assert len(error) <= queue.MAX_ERROR_CHARS and error.startswith("bad \\x1b[2J")
     assert "\n" not in error and "\x1b" not in error
 
 

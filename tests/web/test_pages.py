@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from genlab.web.app import STATIC, create_app
-from genlab.web.routes.pages import PAGE_SIZE, pager
+from genlab.web.routes.pages.gallery import PAGE_SIZE, pager
 from genlab.web.security import CSRF_COOKIE
 from genlab.web.settings import Settings
 from tests.web.conftest import blocker, generate_done, png_bytes, wait_for

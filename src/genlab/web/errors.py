@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 
 from genlab.core.errors import GenlabError
 from genlab.web.gallery import Forbidden, NotFound
-from genlab.web.jobs import JobConflict
+from genlab.web.queue import JobConflict
 from genlab.web.store import PathOutsideStore
 from genlab.web.uploads import UploadRejected
 

@@ -259,7 +259,7 @@ def served_file(store: ImageStore, image: Image) -> Path:
 
 
 def image_paths(session: Session) -> set[str]:
-    """Every store path an image row refers to (jobs' inputs: `jobs.input_paths`)."""
+    """Every store path an image row refers to (jobs' inputs: `queue.input_paths`)."""
     return set(session.scalars(select(Image.path)).all())
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from genlab.core.request import SEED_LIMIT, GenerationRequest
 from genlab.core.result import StepEvent
-from genlab.web import gallery, jobs
+from genlab.web import gallery, jobs, queue
 from genlab.web.models import Image
 from genlab.web.store import StoredFile
 from genlab.web.worker import RunContext
@@ -35,7 +35,7 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
     from genlab.services.generation import generate
 
     worker, job = context.worker, context.job
-    data = jobs.payload(job)
+    data = queue.payload(job)
     stored_request = GenerationRequest.from_dict(data["request"])
     n_iter = int(data.get("n_iter", 1))
     # The engine reads inputs by absolute path; metadata keeps the data-folder path.
@@ -73,7 +73,7 @@ def run_recolor(context: RunContext) -> list[gallery.NewImage]:
     from genlab.core.images import open_image
     from genlab.services import tools
 
-    data = jobs.payload(context.job)
+    data = queue.payload(context.job)
     (source, source_path), *like = _sources(context, data["image_id"], data.get("like_image_id"))
     request = jobs.recolor_request(data)
     context.step(0, 1)
@@ -97,7 +97,7 @@ def run_upscale(context: RunContext) -> list[gallery.NewImage]:
     from genlab.core.images import open_image
     from genlab.services import tools
 
-    data = jobs.payload(context.job)
+    data = queue.payload(context.job)
     [(source, source_path)] = _sources(context, data["image_id"])
     request = tools.UpscaleRequest(
         model=data["model"], scale=int(data["scale"]), tile=int(data["tile"])
@@ -118,7 +118,7 @@ def run_style(context: RunContext) -> list[gallery.NewImage]:
     from genlab.core.images import open_image
     from genlab.services import tools
 
-    data = jobs.payload(context.job)
+    data = queue.payload(context.job)
     content_row, content_path = _tool_input(context, data["content_image"])
     style_row, style_path = _tool_input(context, data["style_image"])
     request = tools.StyleRequest(data["config"], frame_every=STYLE_PREVIEW_EVERY)
@@ -151,7 +151,7 @@ def run_sweep_job(context: RunContext) -> list[gallery.NewImage]:
     from genlab.services.sweeps import CellDone, SweepDefinition, run_sweep
 
     worker, job = context.worker, context.job
-    data = jobs.payload(job)
+    data = queue.payload(job)
     definition = SweepDefinition.from_dict(data["definition"])
     made: dict[int, gallery.NewImage] = {}
     cells: list[tuple[int, str]] = []
@@ -172,7 +172,7 @@ def run_sweep_job(context: RunContext) -> list[gallery.NewImage]:
         )
         cells.append((done.cell.index, file.path))
         with worker.sessions() as session:
-            jobs.set_cells(session, job.id, cells)
+            queue.set_cells(session, job.id, cells)
         worker.hub.publish(
             job.id,
             "cell",

@@ -20,8 +20,9 @@ from sqlalchemy import Row
 
 from genlab.core.text import repair, repair_json
 from genlab.web.gallery import MAX_ID
-from genlab.web.jobs import JobView, error_line
+from genlab.web.jobs import JobView
 from genlab.web.models import Image
+from genlab.web.queue import error_line
 
 # A gallery image's id: SQLite integers stop at 2**63 - 1.
 ImageId = Annotated[int, Field(ge=1, le=MAX_ID)]

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 
-from genlab.web import gallery, jobs, kinds
+from genlab.web import gallery, kinds, queue
 from genlab.web.bridge import LEADER_LOCK, RETRY_S, RUN, START_LOCK, FileLock, Link, Relay
 from genlab.web.db import make_engine, session_factory, upgrade
 from genlab.web.models import LOCAL_USER, User
@@ -107,13 +107,13 @@ class Studio:
 
     def _lead(self) -> None:
         with self.sessions() as session:
-            requeued, failed = jobs.recover(session, self.settings.max_attempts)
+            requeued, failed = queue.recover(session, self.settings.max_attempts)
             if requeued or failed:
                 log.warning(
                     "after an unclean stop: requeued jobs %s, failed jobs %s", requeued, failed
                 )
             # Files no image row and no job input refers to any more.
-            self.store.sweep(gallery.image_paths(session) | jobs.input_paths(session))
+            self.store.sweep(gallery.image_paths(session) | queue.input_paths(session))
         if not self._run_jobs:
             self._leader.release()  # running no jobs, it need not keep others from it
             return

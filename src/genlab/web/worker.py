@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from genlab.core.errors import GenlabError
-from genlab.web import gallery, jobs
+from genlab.web import gallery, queue
 from genlab.web.models import FINISHED_STATES, Image, Job
 from genlab.web.progress import ProgressHub
 from genlab.web.settings import Settings
@@ -82,7 +82,7 @@ class RunContext:
         if tenth > self._written:
             self._written = tenth
             with self.worker.sessions() as session:
-                jobs.set_progress(session, self.job.id, step / total)
+                queue.set_progress(session, self.job.id, step / total)
 
     def preview(self, step: int, image: PILImage.Image) -> None:
         self.worker.hub.preview(self.job.id, step, preview_image(image))
@@ -176,7 +176,7 @@ class Worker:
     def run_once(self) -> bool:
         """Run the next queued job, if any; False when the queue was empty."""
         with self.sessions() as session:
-            job = jobs.claim_next(session)
+            job = queue.claim_next(session)
         if job is None:
             return False
         self._run(job)
@@ -194,7 +194,7 @@ class Worker:
                 for index, values in context.row_fields.items():
                     for name, value in values.items():
                         setattr(rows[index], name, value)
-                jobs.finish(session, job.id, "done", commit=False)
+                queue.finish(session, job.id, "done", commit=False)
                 session.commit()
                 ids = [row.id for row in rows]
         except JobCancelled:
@@ -202,7 +202,7 @@ class Worker:
         except StopRequested:  # its work folder stays: the job resumes from there
             self._discard(context.stored)
             with self.sessions() as session:
-                jobs.requeue(session, job.id)
+                queue.requeue(session, job.id)
             self.hub.finished(job.id, "queued")
         except GenlabError as err:
             self._end(context, "failed", self.error_text(str(err)))
@@ -223,13 +223,13 @@ class Worker:
         folders = {str(self.store.root), str(self.settings.data_dir.absolute())}
         for folder in sorted(folders, key=len, reverse=True):
             message = message.replace(folder + os.sep, "").replace(folder, "the data folder")
-        return jobs.error_line(message)
+        return queue.error_line(message)
 
     def _end(self, context: RunContext, state: str, error: str | None = None) -> None:
         self._discard(context.stored)
         self._drop_work(context.job.id)
         with self.sessions() as session:
-            jobs.finish(session, context.job.id, state, error=error)
+            queue.finish(session, context.job.id, state, error=error)
         data = {"error": error} if error else {}
         self.hub.finished(context.job.id, state, **data)
 

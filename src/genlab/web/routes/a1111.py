@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from genlab.core.errors import InvalidRequest
 from genlab.core.request import check_json_texts
-from genlab.web import a1111, jobs, options
+from genlab.web import a1111, jobs, options, queue
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.models import FINISHED_STATES
 from genlab.web.progress import TERMINAL_EVENTS
@@ -174,7 +174,7 @@ def _create(
 
 def _state(studio: Studio, job_id: int) -> str:
     with studio.sessions() as session:
-        return jobs.get_job(session, job_id).state
+        return queue.get_job(session, job_id).state
 
 
 def _answer(
@@ -183,14 +183,14 @@ def _answer(
     from genlab.core.metadata import parse_parameters
 
     with studio.sessions() as session:
-        job = jobs.get_job(session, job_id)
+        job = queue.get_job(session, job_id)
         if job.state == "failed":
             error = job.error or "the job failed"
             # The client's request could not be run (422) or genlab broke (500).
             status = 500 if error.startswith("internal error") else 422
             raise HTTPException(status_code=status, detail=error)
         images = list(job.images)
-        request = jobs.payload(job).get("request", {})
+        request = queue.payload(job).get("request", {})
         model_hash = None
         if images:
             model_hash = parse_parameters(images[0].parameters).params.get("Model hash")
@@ -224,7 +224,7 @@ def progress(studio: StudioDep, skip_current_image: bool = False) -> ProgressRes
 @router.post("/interrupt")
 def interrupt(studio: StudioDep, session: SessionDep) -> dict[str, Any]:
     """Stop the running job at its next step (it ends as cancelled)."""
-    jobs.cancel_running(session, studio.hub)
+    queue.cancel_running(session, studio.hub)
     return {}
 
 

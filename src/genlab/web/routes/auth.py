@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from genlab.web.deps import StudioDep
-from genlab.web.routes.pages import render
+from genlab.web.routes.pages.shared import render
 from genlab.web.security import SESSION_COOKIE, same_secret, session_cookie
 
 router = APIRouter(tags=["auth"])

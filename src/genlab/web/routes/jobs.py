@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from genlab.web import jobs
+from genlab.web import jobs, queue
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.gallery import MAX_ID
 from genlab.web.kinds import KINDS, AnyJobCreate, JobCreate
@@ -66,7 +66,7 @@ def cancel_job(
     job_id: JobId, studio: StudioDep, session: SessionDep, user: CurrentUser
 ) -> JobPublic:
     """A queued job is cancelled at once; a running one stops at its next step."""
-    jobs.cancel(session, studio.hub, job_id, user_id=user.id)
+    queue.cancel(session, studio.hub, job_id, user_id=user.id)
     return JobPublic.of(jobs.view(session, studio.hub, job_id))
 
 
