@@ -19,10 +19,10 @@ from genlab.services.outputs import check_output_folder
 
 if TYPE_CHECKING:
     from genlab.train.shapes_encoder import TrainResult as EncoderResult
+    from genlab.train.sr import TrainResult as SRTrainResult
     from genlab.train.text2image import TrainResult
     from genlab.upscale.evaluate import Score
     from genlab.upscale.loaders import Upscaler
-    from genlab.upscale.train import TrainResult as SRTrainResult
 
 T = TypeVar("T")
 OnStep = Callable[[Any], None] | None
@@ -117,7 +117,7 @@ def super_resolution(
 ) -> Run[SRTrainResult]:
     """Train genlab's ESPCN on the bundled photos; `settings` are its TrainConfig's
     fields (scale, steps, batch_size, patch, lr, seed, channels)."""
-    from genlab.upscale.train import TrainConfig, train
+    from genlab.train.sr import TrainConfig, train
 
     check_output_folder(out)
     config = TrainConfig(**settings)

@@ -123,7 +123,7 @@ class PatchSampler:
     """
 
     def __init__(self, pairs: list[Pair], scale: int, patch: int, channels: str, seed: int):
-        from genlab.upscale.metrics import to_model_space
+        from genlab.metrics.sr import to_model_space
 
         self.scale, self.patch = scale, patch
         small = [p.name for p in pairs if min(p.lr.shape[:2]) < patch]

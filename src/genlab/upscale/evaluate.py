@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+from genlab.metrics.sr import sr_scores
 from genlab.upscale.data import HELD_OUT, Pair, eval_pairs
 from genlab.upscale.loaders import Resampler, Upscaler, check_scale
-from genlab.upscale.metrics import sr_scores
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from genlab.core.errors import InvalidRequest, ModelLoadError
-from genlab.upscale.metrics import rgb_to_y
+from genlab.metrics.sr import rgb_to_y
 from genlab.upscale.tiling import DEFAULT_OVERLAP, upscale_tiled
 
 if TYPE_CHECKING:

@@ -7,10 +7,10 @@ import torch
 from safetensors.torch import load_file
 
 from genlab.core.errors import InvalidRequest
+from genlab.train.sr import StepInfo, TrainConfig, train
 from genlab.upscale.data import HELD_OUT, TRAIN_PHOTOS, PatchSampler, train_pairs
 from genlab.upscale.espcn import load_espcn
 from genlab.upscale.loaders import load_upscaler
-from genlab.upscale.train import StepInfo, TrainConfig, train
 
 TINY = {"batch_size": 2, "patch": 8, "features": (4, 4), "checkpoint_every": 2}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from genlab.upscale.metrics import psnr, rgb_to_y, shave, sr_scores, ssim
+from genlab.metrics.sr import psnr, rgb_to_y, shave, sr_scores, ssim
 
 
 @pytest.fixture
