@@ -18,11 +18,19 @@ from genlab.engines.masking import crop_box, plan_inpaint
 BLUE = (20, 40, 200)
 
 
-@pytest.fixture(scope="module")
-def builtin():
+@pytest.fixture(scope="module", autouse=True)
+def _flush_denormals():
+    """Random tiny networks make subnormal floats, which slow CPU matmuls; flushing is
+    process state, so it is undone after this file (hypothesis needs subnormals)."""
     import torch
 
     torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
+
+
+@pytest.fixture(scope="module")
+def builtin():
     return load_engine("builtin")
 
 
@@ -154,9 +162,6 @@ def test_only_masked_with_an_empty_mask_says_so(builtin, tmp_path) -> None:
 
 
 def test_options_apply_on_diffusers_inpainting_pipeline(tiny_sd_dir, tmp_path) -> None:
-    import torch
-
-    torch.set_flush_denormal(True)
     engine = load_engine(str(tiny_sd_dir))
     files = inputs(tmp_path, (0, 0, 16, 32), size=32)
 
