@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from genlab.core.errors import GenlabError, InvalidRequest
-from genlab.core.request import check_text
+from genlab.core.request import INPAINT_FILLS, MASK_OPTIONS, check_text
 from genlab.core.text import printable, repair
 from genlab.services import catalog
 from genlab.web import errors, gallery, jobs, kinds, options
@@ -215,6 +215,7 @@ def form_values(fields: dict[str, Any]) -> dict[str, str]:
         "seed",
         "batch_size",
         "strength",
+        *MASK_OPTIONS,
     )
     # Shown again as typed, but never with text no page can encode (lone surrogates).
     return {key: repair(number(fields.get(key))) for key in keys}
@@ -246,6 +247,7 @@ def generate_context(
         "init": init,
         "notice": notice,
         "error": error,
+        "inpaint_fills": INPAINT_FILLS,
     }
 
 
@@ -308,15 +310,20 @@ async def generate_submit(request: Request, studio: StudioDep, user: CurrentUser
     """Queue what the form asks for: the new job's card (htmx), or its page."""
     form = await request.form()
     fields = text_fields(form)
-    upload = form.get("init_image")  # a file part, or nothing when none was chosen
-    data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
+    data, mask = await _upload(form, "init_image"), await _upload(form, "mask")
     try:
-        job = await run_in_threadpool(_queue_generation, studio, user.id, fields, data)
+        job = await run_in_threadpool(_queue_generation, studio, user.id, fields, data, mask)
     except GenlabError as err:
         return await run_in_threadpool(_generate_error, request, studio, fields, err)
     if not is_htmx(request):
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
     return render(request, "_job.html", {"job": job, "clear_error": True})
+
+
+async def _upload(form: FormData, name: str) -> bytes | None:
+    """A file part's bytes, or None when no file was chosen."""
+    upload = form.get(name)
+    return await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
 
 
 def text_fields(form: FormData) -> dict[str, str]:
@@ -325,18 +332,23 @@ def text_fields(form: FormData) -> dict[str, str]:
 
 
 def _queue_generation(
-    studio: Studio, user_id: int, fields: dict[str, str], upload: bytes | None
+    studio: Studio,
+    user_id: int,
+    fields: dict[str, str],
+    upload: bytes | None,
+    mask: bytes | None = None,
 ) -> JobPublic:
     with studio.sessions() as session:
-        job = submit(studio, session, user_id, job_create(studio, fields, upload))
+        job = submit(studio, session, user_id, job_create(studio, fields, upload, mask))
         return JobPublic.of(jobs.view(session, studio.hub, job.id))
 
 
 def job_create(
-    studio: Studio, fields: dict[str, str], upload: bytes | None
+    studio: Studio, fields: dict[str, str], upload: bytes | None, mask: bytes | None = None
 ) -> GenerateJobCreate | Img2ImgJobCreate:
     """The API's job body for a Generate form: txt2img, or img2img when it holds an
-    init image (an upload, a gallery image or the stored input of an earlier job)."""
+    init image (an upload, a gallery image or the stored input of an earlier job),
+    inpainting with the form's mask options when a mask is uploaded too."""
     values: dict[str, Any] = {
         "prompt": fields.get("prompt", ""),
         "negative_prompt": fields.get("negative_prompt", ""),
@@ -360,6 +372,15 @@ def job_create(
         init_data = base64.b64encode(_stored_input(studio, fields["init_image_path"])).decode()
     if init_data is None and init_id is None:
         return job_body(GenerateJobCreate, kind="generate", **values)
+    if mask:  # the mask options mean nothing (and are refused) without a mask
+        values.update(
+            mask=base64.b64encode(mask).decode("ascii"),
+            mask_blur=_number(fields, "mask_blur", int),
+            mask_invert=fields.get("mask_invert") == "on",
+            inpaint_fill=fields.get("inpaint_fill") or None,
+            inpaint_only_masked=fields.get("inpaint_only_masked") == "on",
+            inpaint_padding=_number(fields, "inpaint_padding", int),
+        )
     return job_body(
         Img2ImgJobCreate,
         kind="img2img",
