@@ -16,8 +16,11 @@ MAX_BYTES = 40 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def engine():
+    # Flushing denormals is process-wide: undone after this file, since other tests
+    # (Hypothesis, on subnormal floats) share the process.
     torch.set_flush_denormal(True)
-    return load_engine("builtin")
+    yield load_engine("builtin")
+    torch.set_flush_denormal(False)
 
 
 def test_shipped_folder_is_small_and_loads_with_plain_diffusers():

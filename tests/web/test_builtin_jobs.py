@@ -103,3 +103,31 @@ def test_cancel_stops_denoising_midway(client: TestClient) -> None:
     ended = wait_for(client, job["id"])
     assert ended["state"] == "cancelled" and ended["image_ids"] == []
     assert ended["progress"] < 0.5  # stopped long before its 200 steps
+
+
+def test_img2img_job_with_mask_options(client: TestClient) -> None:
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (0, 0, 32, 64))
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    body = {
+        "kind": "img2img", "prompt": "a red circle", "model": "builtin", "steps": 4, "seed": 2,
+        "init_image": b64(png_bytes(64, 64, (30, 30, 200))), "mask": b64(buffer.getvalue()),
+        "strength": 1.0, "mask_invert": True, "mask_blur": 2, "inpaint_fill": "latent noise",
+    }  # fmt: skip
+    job = client.post("/api/jobs", json=body)
+    assert job.status_code == 201, job.text
+    done = wait_for(client, job.json()["id"], timeout=120)
+    assert done["state"] == "done", done
+    image = client.get(f"/api/images/{done['image_ids'][0]}").json()
+    assert image["request"]["mask_invert"] is True
+    for key in ("Mask mode: Inpaint not masked", "Mask blur: 2", "Masked content: latent noise"):
+        assert key in image["parameters"]
+    data = client.get(image["download_url"]).content
+    pixels = Image.open(io.BytesIO(data)).convert("RGB")
+    assert pixels.getpixel((2, 10)) == (30, 30, 200)  # the mask's white half is kept
+    bad = client.post("/api/jobs", json={**body, "inpaint_fill": "smear"})
+    assert bad.status_code == 422 and "inpaint_fill" in bad.text
+    unmasked = {k: v for k, v in body.items() if k != "mask"}
+    refused = client.post("/api/jobs", json=unmasked)
+    assert refused.status_code == 422 and "only with a mask" in refused.text

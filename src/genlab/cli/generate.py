@@ -11,7 +11,7 @@ from rich.console import Console
 from genlab.cli.errors import fail, user_errors
 from genlab.cli.progress import progress_bar
 from genlab.cli.terminal import shown
-from genlab.core.request import GenerationRequest, LoadOptions
+from genlab.core.request import INPAINT_FILLS, GenerationRequest, LoadOptions
 from genlab.core.result import GenerationResult, StepEvent
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 console = Console(highlight=False)
 
 Opt = typer.Option
+FILLS = ", ".join(INPAINT_FILLS)
 
 
 @user_errors
@@ -40,6 +41,11 @@ def generate(
     init_image: Annotated[Path | None, Opt(help="img2img source image.")] = None,
     strength: Annotated[float | None, Opt(help="Denoising strength for img2img.")] = None,
     mask: Annotated[Path | None, Opt(help="Inpainting mask (white = repaint).")] = None,
+    mask_blur: Annotated[int | None, Opt(help="Blur the mask's edge (pixels).")] = None,
+    mask_invert: Annotated[bool, Opt("--invert-mask", help="Repaint what is black.")] = False,
+    inpaint_fill: Annotated[str | None, Opt(help=f"Masked start: {FILLS}.")] = None,
+    only_masked: Annotated[bool, Opt("--inpaint-only-masked", help="Mask's box only.")] = False,
+    inpaint_padding: Annotated[int | None, Opt(help="Pixels around that box.")] = None,
     lora: Annotated[list[str] | None, Opt(help="file.safetensors[:weight], repeatable.")] = None,
     from_image: Annotated[
         Path | None, Opt("--from", help="Regenerate from an image's metadata.")
@@ -65,6 +71,7 @@ def generate(
     size = dict(width=width, height=height, batch_size=batch_size, seed=seed, steps=steps)
     sampling = dict(guidance_scale=guidance_scale, sampler=sampler, schedule=schedule)
     images = dict(init_image=_text(init_image), mask=_text(mask), strength=strength)
+    images.update(_mask_options(mask_blur, mask_invert, inpaint_fill, only_masked, inpaint_padding))
     loras = tuple(lora) if lora else None
     overrides = {**texts, **size, **sampling, **images, "loras": loras}
     request, only = build_request(overrides, from_image)
@@ -92,6 +99,20 @@ def run_with_progress(request: GenerationRequest, load: LoadOptions) -> Generati
             progress.update(task, completed=event.step, total=event.total)
 
         return generate(request, load=load, on_step=on_step, engines=engines)
+
+
+def _mask_options(
+    blur: int | None, invert: bool, fill: str | None, only_masked: bool, padding: int | None
+) -> dict[str, Any]:
+    """The mask flags in GenerationRequest's names; a switch left off is None, so that
+    the value --from read stands."""
+    return dict(
+        mask_blur=blur,
+        mask_invert=invert or None,
+        inpaint_fill=fill,
+        inpaint_only_masked=only_masked or None,
+        inpaint_padding=padding,
+    )
 
 
 def _text(path: Path | None) -> str | None:

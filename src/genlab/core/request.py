@@ -26,6 +26,9 @@ MAX_BATCH = 64
 SEED_LIMIT = 2**32  # A1111 seeds are unsigned 32-bit
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: a model may be a file or folder path
 DEFAULT_MODEL = "procedural"
+# A1111's "Masked content" choices, in the order of its API's inpainting_fill 0..3.
+INPAINT_FILLS = ("fill", "original", "latent noise", "latent nothing")
+MAX_MASK_PIXELS = MAX_SIDE  # blur radius and padding: more than a side is meaningless
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,14 @@ class GenerationRequest:
     init_image: str | None = None  # path; img2img when set
     strength: float = 0.75  # A1111 "Denoising strength", used with init_image
     mask: str | None = None  # path; inpainting (white = repaint) when set
+    # A1111's mask options. genlab's defaults keep what a mask has always meant here (a
+    # hard edge: no blur); A1111's API default blur of 4 is set by the A1111 route.
+    # The others are A1111's own defaults (inpaint_full_res_padding as in its UI).
+    mask_blur: int = 0  # Gaussian blur (pixels) of the mask, before denoising and compositing
+    mask_invert: bool = False  # repaint what is black instead (A1111 inpainting_mask_invert)
+    inpaint_fill: str = "original"  # what the masked area starts from (A1111 inpainting_fill)
+    inpaint_only_masked: bool = False  # generate the mask's box only (A1111 inpaint_full_res)
+    inpaint_padding: int = 32  # pixels around that box (A1111 inpaint_full_res_padding)
     loras: tuple[LoraSpec, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -131,6 +142,7 @@ class GenerationRequest:
         object.__setattr__(self, "strength", float(self.strength))
         if self.mask is not None and self.init_image is None:
             raise InvalidRequest("mask", self.mask, "needs an init_image to inpaint")
+        self._check_mask_options()
         if isinstance(self.loras, (str, bytes)) or not isinstance(self.loras, (tuple, list)):
             raise InvalidRequest("loras", self.loras, "a list of 'path' or 'path:weight'")
         loras = tuple(
@@ -143,6 +155,26 @@ class GenerationRequest:
             if not isinstance(lora, LoraSpec) or not _is_float(lora.weight):
                 raise InvalidRequest("loras", lora, "each must be 'path' or 'path:weight'")
         object.__setattr__(self, "loras", loras)
+
+    def _check_mask_options(self) -> None:
+        for name in ("mask_blur", "inpaint_padding"):
+            value = getattr(self, name)
+            if not _is_int(value) or not 0 <= value <= MAX_MASK_PIXELS:
+                raise InvalidRequest(
+                    name, value, f"must be a whole number of pixels from 0 to {MAX_MASK_PIXELS}"
+                )
+        for name in ("mask_invert", "inpaint_only_masked"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidRequest(name, getattr(self, name), "must be true or false")
+        if self.inpaint_fill not in INPAINT_FILLS:
+            raise InvalidRequest(
+                "inpaint_fill", self.inpaint_fill, f"must be one of: {', '.join(INPAINT_FILLS)}"
+            )
+        if self.mask is None:
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for name in MASK_OPTIONS:
+                if getattr(self, name) != defaults[name]:
+                    raise InvalidRequest(name, getattr(self, name), "applies only with a mask")
 
     # -- derived requests -------------------------------------------------------
 
@@ -188,6 +220,15 @@ class GenerationRequest:
         if data.get("loras") is None:  # JSON null, or absent: no LoRAs
             data["loras"] = ()
         return cls(**data)  # __post_init__ checks every value, loras' type included
+
+
+MASK_OPTIONS = (
+    "mask_blur",
+    "mask_invert",
+    "inpaint_fill",
+    "inpaint_only_masked",
+    "inpaint_padding",
+)
 
 
 def _is_int(value: object) -> bool:

@@ -18,9 +18,15 @@ from genlab.core.images import open_image
 from genlab.core.request import GenerationRequest, LoadOptions
 from genlab.core.result import GenerationResult, StepCallback, StepEvent
 from genlab.devices import pick_device, pick_dtype
-from genlab.engines.inpaint import blending_callback, blends_itself
+from genlab.engines.inpaint import (
+    blending_callback,
+    blends_itself,
+    fill_start_latents,
+    latent_fill,
+)
 from genlab.engines.loading import load_pipeline
 from genlab.engines.lora import LoraSet
+from genlab.engines.masking import plan_inpaint
 from genlab.engines.memory import MEMORY_SHARE, activation_bytes, free_memory
 from genlab.engines.schedulers import accepted_samplers, make_scheduler, scheduler_config
 from genlab.engines.sources import hub_snapshot, resolve_source, short_hash
@@ -134,6 +140,11 @@ class DiffusersEngine:
 
             init_image = init_image.resize((width, height), Image.Resampling.LANCZOS)
             mask = mask.resize((width, height), Image.Resampling.LANCZOS) if mask else None
+        # Mask options (invert, blur, fill, only masked): the pipeline inpaints
+        # plan.image under plan.mask; plan.paste puts each result back (see masking.py).
+        plan = plan_inpaint(request, init_image, mask) if mask is not None else None
+        if plan is not None:
+            init_image, mask = plan.image, plan.mask
         started = time.perf_counter()
         warnings = list(self.warnings)
 
@@ -152,6 +163,8 @@ class DiffusersEngine:
         extra: dict[str, Any] = {}
         if mode != "txt2img":
             extra["Denoising strength"] = request.strength
+        if plan is not None:
+            extra.update(plan.extra)
         extra.update(self.loras.apply(request.loras))
 
         # 4. One CPU generator per image: image i depends on seed s+i only, on any device
@@ -172,20 +185,21 @@ class DiffusersEngine:
         if mode == "inpaint" and not blend:
             kwargs.update(mask_image=mask)
         callback = _step_reporter(pipe, on_step) if on_step is not None else None
+        fill = latent_fill(request.inpaint_fill, mask, seeds) if mode == "inpaint" else None
+        if fill is not None:
+            fill_start_latents(pipe.scheduler, fill)
         if blend:
-            callback = blending_callback(pipe, init_image, mask, seeds, then=callback)
+            callback = blending_callback(pipe, init_image, mask, seeds, then=callback, fill=fill)
         if callback is not None:
             kwargs.update(
                 callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"]
             )
         with torch.inference_mode():
             images = pipe(**kwargs).images
-        if mode == "inpaint":
+        if plan is not None:
             # What is not masked stays the init image, pixel for pixel, as in A1111: the
             # decoder (its attention, its receptive field) would otherwise shift it.
-            from PIL import Image
-
-            images = [Image.composite(image, init_image, mask) for image in images]
+            images = [plan.paste(image) for image in images]
 
         # 6. Result: per-image seeds and expanded prompts, the request as run
         return GenerationResult(

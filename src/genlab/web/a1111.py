@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from genlab.core.errors import InvalidRequest
+from genlab.core.request import INPAINT_FILLS
 from genlab.core.samplers import SAMPLERS, canonical_sampler, split_legacy_sampler
 from genlab.web.models import Image, Job
 from genlab.web.progress import LiveJob
@@ -84,7 +85,38 @@ def request_fields(body: dict[str, Any], *, img2img: bool) -> tuple[dict[str, An
         fields["model"] = overrides["sd_model_checkpoint"]
     if img2img and body.get("denoising_strength") is not None:
         fields["strength"] = body["denoising_strength"]
+    if img2img and body.get("mask"):
+        fields.update(mask_fields(body))
     return {k: v for k, v in fields.items() if v is not None}, int(body.get("n_iter") or 1)
+
+
+def mask_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """GenerationRequest's mask options from A1111's, with A1111's API defaults (blur 4,
+    "fill", only masked, padding 0), which differ from genlab's own."""
+    blur = body.get("mask_blur")
+    if blur is None:
+        blur_x, blur_y = body.get("mask_blur_x", 4), body.get("mask_blur_y", 4)
+        if blur_x != blur_y:
+            raise InvalidRequest(
+                "mask_blur_x", blur_x, f"must equal mask_blur_y ({blur_y}): one blur for both axes"
+            )
+        blur = blur_x
+    fill = body.get("inpainting_fill", 0)
+    if isinstance(fill, bool) or fill not in range(len(INPAINT_FILLS)):
+        choices = ", ".join(f"{i} ({name})" for i, name in enumerate(INPAINT_FILLS))
+        raise InvalidRequest("inpainting_fill", fill, f"must be one of {choices}")
+    invert = body.get("inpainting_mask_invert", 0)
+    if isinstance(invert, bool) or invert not in (0, 1):
+        raise InvalidRequest(
+            "inpainting_mask_invert", invert, "must be 0 (masked) or 1 (not masked)"
+        )
+    return {
+        "mask_blur": blur,
+        "mask_invert": invert == 1,
+        "inpaint_fill": INPAINT_FILLS[fill],
+        "inpaint_only_masked": bool(body.get("inpaint_full_res", True)),
+        "inpaint_padding": body.get("inpaint_full_res_padding", 0),
+    }
 
 
 def info(job: Job, images: list[Image], request: dict[str, Any], model_hash: str | None) -> str:

@@ -64,6 +64,17 @@ class Img2ImgJobCreate(_GenerationFields):
     mask: str | None = Field(default=None, description="Inpainting mask, white = repaint.")
     mask_id: ImageId | None = None
     strength: float | None = None
+    # A1111's mask options in genlab's names; left out, genlab's defaults (no blur,
+    # "original", whole image). They need a mask.
+    mask_blur: int | None = Field(default=None, description="Gaussian blur of the mask, pixels.")
+    mask_invert: bool | None = Field(default=None, description="Repaint what is black.")
+    inpaint_fill: str | None = Field(
+        default=None, description="fill, original, latent noise or latent nothing."
+    )
+    inpaint_only_masked: bool | None = Field(
+        default=None, description="Draw the mask's box only, at the full size."
+    )
+    inpaint_padding: int | None = Field(default=None, description="Pixels around that box.")
 
 
 class RecolorJobCreate(_Create):

@@ -55,6 +55,15 @@ class Img2ImgRequest(Txt2ImgRequest):
     mask: str | None = None
     denoising_strength: float = 0.75
     include_init_images: bool = False
+    # Mask options with A1111's API defaults (its StableDiffusionProcessingImg2Img);
+    # they apply only with a mask, as in A1111. mask_blur, when set, sets both axes.
+    mask_blur: int | None = None
+    mask_blur_x: int = 4
+    mask_blur_y: int = 4
+    inpainting_fill: int = 0
+    inpaint_full_res: bool = True
+    inpaint_full_res_padding: int = 0
+    inpainting_mask_invert: int = 0
 
 
 class GenerationResponse(BaseModel):

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.core.request import INPAINT_FILLS
 from genlab.web import errors, gallery, jobs, options
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.routes.jobs import submit
@@ -73,6 +74,7 @@ def generate_context(
         "init": init,
         "notice": notice,
         "error": error,
+        "inpaint_fills": INPAINT_FILLS,
     }
 
 
@@ -135,10 +137,9 @@ async def generate_submit(request: Request, studio: StudioDep, user: CurrentUser
     """Queue what the form asks for: the new job's card (htmx), or its page."""
     form = await request.form()
     fields = text_fields(form)
-    upload = form.get("init_image")  # a file part, or nothing when none was chosen
-    data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
+    data, mask = await _upload(form, "init_image"), await _upload(form, "mask")
     try:
-        job = await run_in_threadpool(_queue_generation, studio, user.id, fields, data)
+        job = await run_in_threadpool(_queue_generation, studio, user.id, fields, data, mask)
     except GenlabError as err:
         return await run_in_threadpool(_generate_error, request, studio, fields, err)
     if not is_htmx(request):
@@ -146,19 +147,30 @@ async def generate_submit(request: Request, studio: StudioDep, user: CurrentUser
     return render(request, "_job.html", {"job": job, "clear_error": True})
 
 
+async def _upload(form: FormData, name: str) -> bytes | None:
+    """A file part's bytes, or None when no file was chosen."""
+    upload = form.get(name)
+    return await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
+
+
 def _queue_generation(
-    studio: Studio, user_id: int, fields: dict[str, str], upload: bytes | None
+    studio: Studio,
+    user_id: int,
+    fields: dict[str, str],
+    upload: bytes | None,
+    mask: bytes | None = None,
 ) -> JobPublic:
     with studio.sessions() as session:
-        job = submit(studio, session, user_id, job_create(studio, fields, upload))
+        job = submit(studio, session, user_id, job_create(studio, fields, upload, mask))
         return JobPublic.of(jobs.view(session, studio.hub, job.id))
 
 
 def job_create(
-    studio: Studio, fields: dict[str, str], upload: bytes | None
+    studio: Studio, fields: dict[str, str], upload: bytes | None, mask: bytes | None = None
 ) -> GenerateJobCreate | Img2ImgJobCreate:
     """The API's job body for a Generate form: txt2img, or img2img when it holds an
-    init image (an upload, a gallery image or the stored input of an earlier job)."""
+    init image (an upload, a gallery image or the stored input of an earlier job),
+    inpainting with the form's mask options when a mask is uploaded too."""
     values: dict[str, Any] = {
         "prompt": fields.get("prompt", ""),
         "negative_prompt": fields.get("negative_prompt", ""),
@@ -182,6 +194,15 @@ def job_create(
         init_data = base64.b64encode(_stored_input(studio, fields["init_image_path"])).decode()
     if init_data is None and init_id is None:
         return job_body(GenerateJobCreate, kind="generate", **values)
+    if mask:  # the mask options mean nothing (and are refused) without a mask
+        values.update(
+            mask=base64.b64encode(mask).decode("ascii"),
+            mask_blur=parse_number(fields, "mask_blur", int),
+            mask_invert=fields.get("mask_invert") == "on",
+            inpaint_fill=fields.get("inpaint_fill") or None,
+            inpaint_only_masked=fields.get("inpaint_only_masked") == "on",
+            inpaint_padding=parse_number(fields, "inpaint_padding", int),
+        )
     return job_body(
         Img2ImgJobCreate,
         kind="img2img",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.core.request import MASK_OPTIONS
 from genlab.core.text import printable, repair
 from genlab.services import catalog
 from genlab.web import errors, gallery
@@ -131,6 +132,7 @@ def form_values(fields: dict[str, Any]) -> dict[str, str]:
         "seed",
         "batch_size",
         "strength",
+        *MASK_OPTIONS,
     )
     # Shown again as typed, but never with text no page can encode (lone surrogates).
     return {key: repair(number(fields.get(key))) for key in keys}
