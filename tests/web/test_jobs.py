@@ -14,7 +14,15 @@ from sqlalchemy import select
 from genlab.web.models import Job, utcnow
 from genlab.web.settings import Settings
 from genlab.web.studio import Studio
-from tests.web.conftest import blocker, generate, generate_done, sha256, wait_for, wait_until
+from tests.web.conftest import (
+    FINISHED,
+    blocker,
+    generate,
+    generate_done,
+    sha256,
+    wait_for,
+    wait_until,
+)
 
 
 @pytest.mark.stepped
@@ -182,12 +190,18 @@ def test_gallery_never_shows_an_image_before_its_job_is_complete(
 ) -> None:
     job = generate(client, "big stars", batch_size=48, width=256, height=256, seed=9)
     seen = set()
-    while client.get(f"/api/jobs/{job['id']}").json()["state"] != "done":
+
+    def ended() -> bool:  # looks at the gallery as often as it can while the job runs
+        finished = client.get(f"/api/jobs/{job['id']}").json()["state"] in FINISHED
         items = client.get("/api/images", params={"limit": 200}).json()["items"]
         seen.add(len(items))
         for item in items:  # every listed image is a complete file matching its hash
             data = (settings.data_dir / item["url"].removeprefix("/files/")).read_bytes()
             assert sha256(data) == item["sha256"]
+        return finished
+
+    wait_until(ended, what="the job's end", every=0)
+    assert client.get(f"/api/jobs/{job['id']}").json()["state"] == "done"
     assert seen <= {0, 48}
     assert client.get("/api/images").json()["total"] == 48
 
