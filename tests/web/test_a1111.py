@@ -6,6 +6,7 @@ import base64
 import io
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -122,6 +123,7 @@ def test_img2img_stores_the_upload_and_reports_the_engine_refusal(
     assert missing.status_code == 422 and "init_images" in missing.json()["detail"]
 
 
+@pytest.mark.stepped
 def test_png_info_of_a_genlab_image_returns_its_parameters(client: TestClient) -> None:
     job = generate_done(client, "a purple hexagon", seed=11)
     image = client.get(f"/api/images/{job['image_ids'][0]}").json()

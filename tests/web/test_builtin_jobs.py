@@ -19,7 +19,7 @@ from genlab.core.imageio import read_metadata
 from genlab.services.generation import EngineCache
 from genlab.web.app import create_app
 from genlab.web.settings import Settings
-from tests.web.conftest import b64, png_bytes, wait_for, wait_until
+from tests.web.conftest import b64, cancel_at_step, png_bytes, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -57,12 +57,13 @@ def test_txt2img_steps_and_previews_from_latents(client: TestClient) -> None:
     assert image["model"] == "builtin" and "Steps: 12" in image["parameters"]
 
 
+@pytest.mark.stepped
 def test_img2img_job_from_an_upload_and_from_a_gallery_image(client: TestClient) -> None:
     init = png_bytes(64, 64, (220, 40, 40))
     body = {"kind": "img2img", "prompt": "a red circle", "model": "builtin", "steps": 10}
     job = client.post("/api/jobs", json={**body, "init_image": b64(init), "strength": 0.5})
     assert job.status_code == 201, job.text
-    done = wait_for(client, job.json()["id"], timeout=120)
+    done = wait_for(client, job.json()["id"])
     assert done["state"] == "done", done
     image = client.get(f"/api/images/{done['image_ids'][0]}").json()
     assert "Denoising strength: 0.5" in image["parameters"]
@@ -72,7 +73,7 @@ def test_img2img_job_from_an_upload_and_from_a_gallery_image(client: TestClient)
     assert meta.record["request"]["init_image"] == image["request"]["init_image"]
 
     again = client.post("/api/jobs", json={**body, "init_image_id": image["id"]}).json()
-    assert wait_for(client, again["id"], timeout=120)["state"] == "done"
+    assert wait_for(client, again["id"])["state"] == "done"
 
 
 def test_a1111_img2img_with_the_builtin_model(client: TestClient) -> None:
@@ -95,12 +96,13 @@ def test_a1111_img2img_with_the_builtin_model(client: TestClient) -> None:
     assert "Denoising strength: 0.6" in image.info["parameters"]
 
 
-def test_cancel_stops_denoising_midway(client: TestClient) -> None:
+@pytest.mark.stepped
+def test_cancel_stops_denoising_midway(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     body = {"kind": "generate", "prompt": "a star", "model": "builtin", "steps": 200}
     job = client.post("/api/jobs", json=body).json()
-    wait_until(lambda: (client.get(f"/api/jobs/{job['id']}").json()["step"] or 0) >= 2)
-    client.post(f"/api/jobs/{job['id']}/cancel")
+    cancelled = cancel_at_step(monkeypatch, client, job["id"], step=2)
     ended = wait_for(client, job["id"])
+    assert cancelled == [200]
     assert ended["state"] == "cancelled" and ended["image_ids"] == []
     assert ended["progress"] < 0.5  # stopped long before its 200 steps
 

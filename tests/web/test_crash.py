@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.web.conftest import FINISHED, HANG_GUARD, wait_until
+
 pytestmark = pytest.mark.slow
 JOBS = 3
 
@@ -40,7 +42,7 @@ def start_server(data: Path, port: int, log: Path) -> subprocess.Popen:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def wait_ready(base: str, server: subprocess.Popen, timeout: float = 120.0) -> None:
+def wait_ready(base: str, server: subprocess.Popen, timeout: float = HANG_GUARD) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert server.poll() is None, "the server exited during start-up"
@@ -66,27 +68,15 @@ def test_jobs_survive_a_kill_and_the_store_stays_consistent(tmp_path: Path) -> N
             httpx.post(f"{base}/api/jobs", json={**body, "prompt": p, "seed": n}).json()["id"]
             for n, p in enumerate(["a red circle", "a blue square", "two green stars"])
         ]
-        deadline = time.monotonic() + 120
-        while True:
-            jobs = httpx.get(f"{base}/api/jobs").json()["items"]
-            running = [j for j in jobs if j["state"] == "running" and (j["step"] or 0) >= 3]
-            if running:
-                break
-            assert time.monotonic() < deadline, "no job reached step 3"
-            time.sleep(0.05)
+        running = _running_at_step_3(lambda: httpx.get(f"{base}/api/jobs").json()["items"])
         killed = running[0]["id"]
         server.send_signal(signal.SIGKILL)
         server.wait(10)
 
         server = start_server(data, port, log)
         wait_ready(base, server)
-        deadline = time.monotonic() + 240
-        while True:
-            jobs = {i: httpx.get(f"{base}/api/jobs/{i}").json() for i in ids}
-            if all(j["state"] in ("done", "failed", "cancelled") for j in jobs.values()):
-                break
-            assert time.monotonic() < deadline, f"jobs still unfinished: {jobs}"
-            time.sleep(0.2)
+        wait_until(lambda: _all_finished(base, ids), what="every job finished", every=0.2)
+        jobs = {j["id"]: j for j in _jobs(base, ids)}
     finally:
         server.terminate()  # a clean stop must also work
         server.wait(60)
@@ -132,16 +122,10 @@ def test_with_two_server_processes_a_killed_leader_is_replaced(tmp_path: Path) -
             httpx.post(f"{base}/api/jobs", json={**body, "prompt": p, "seed": n}).json()["id"]
             for n, p in enumerate(["a red circle", "a blue square"])
         ]
-        deadline = time.monotonic() + 120
-        while not (running := [j for j in _jobs(base, ids) if (j["step"] or 0) >= 3]):
-            assert time.monotonic() < deadline, "no job reached step 3"
-            time.sleep(0.05)
+        running = _running_at_step_3(lambda: _jobs(base, ids))
         leader = json.loads((data / "run" / "relay.json").read_text())["pid"]
         os.kill(leader, signal.SIGKILL)
-        deadline = time.monotonic() + 240
-        while not all(j["state"] in ("done", "failed", "cancelled") for j in _jobs(base, ids)):
-            assert time.monotonic() < deadline, f"jobs still unfinished: {_jobs(base, ids)}"
-            time.sleep(0.2)
+        wait_until(lambda: _all_finished(base, ids), what="every job finished", every=0.2)
         jobs = {j["id"]: j for j in _jobs(base, ids)}
         successor = json.loads((data / "run" / "relay.json").read_text())["pid"]
     finally:
@@ -168,10 +152,11 @@ def test_worker_processes_stop_when_genlab_serve_is_killed(tmp_path: Path) -> No
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait(10)
-    deadline = time.monotonic() + 30
-    while alive := [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
-        assert time.monotonic() < deadline, f"worker processes {alive} outlived their parent"
-        time.sleep(0.2)
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+        what=f"the end of worker processes {workers} (they outlived their parent)",
+        every=0.2,
+    )
     with socket.socket() as probe:  # the port is free again
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
@@ -188,6 +173,22 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+def _running_at_step_3(listing) -> list[dict]:
+    """The running jobs once one is at step 3 or later (of 40: caught mid-job)."""
+    found: list[dict] = []
+
+    def caught() -> bool:
+        found[:] = [j for j in listing() if j["state"] == "running" and (j["step"] or 0) >= 3]
+        return bool(found)
+
+    wait_until(caught, what="a job at step 3", every=0.05)
+    return found
+
+
+def _all_finished(base: str, ids: list[int]) -> bool:
+    return all(j["state"] in FINISHED for j in _jobs(base, ids))
 
 
 def _jobs(base: str, ids: list[int]) -> list[dict]:

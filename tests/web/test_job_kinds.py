@@ -27,7 +27,16 @@ from genlab.web.db import alembic_config, make_engine, upgrade
 from genlab.web.models import IMAGE_ROLES
 from genlab.web.settings import Settings
 from genlab.web.studio import Studio
-from tests.web.conftest import b64, blocker, generate_done, sha256, wait_for, wait_until
+from tests.web.conftest import (
+    HANG_GUARD,
+    b64,
+    blocker,
+    cancel_at_step,
+    generate_done,
+    hold_at_step,
+    sha256,
+    wait_for,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +86,7 @@ COLOURS += ("lime", "plum", "navy")
 SWEEP = {"kind": "sweep", "prompt": "a red circle", "width": 64, "height": 64, "seed": 10}
 
 
+@pytest.mark.stepped
 def test_a_sweep_makes_every_cell_and_its_contact_sheet(
     client: TestClient, settings: Settings
 ) -> None:
@@ -110,6 +120,7 @@ def test_a_sweep_makes_every_cell_and_its_contact_sheet(
     assert not list((settings.data_dir / "work").iterdir())  # the work folder is gone
 
 
+@pytest.mark.stepped
 def test_axis_tables_and_a_z_axis_make_one_sheet_per_value(client: TestClient) -> None:
     axes = {"x": {"axis": "sr", "values": ["red", "green"]}, "z": "seed=4,5"}
     job = wait_for(client, post(client, {**SWEEP, **axes})["id"])
@@ -122,6 +133,7 @@ def test_axis_tables_and_a_z_axis_make_one_sheet_per_value(client: TestClient) -
     assert [sheet["seed"] for sheet in sheets] == [4, 5]
 
 
+@pytest.mark.stepped
 def test_a_random_seed_is_fixed_when_the_sweep_is_queued(client: TestClient) -> None:
     job = wait_for(client, post(client, {**SWEEP, "seed": -1, "x": "sr=red,blue"})["id"])
     seed = job["request"]["definition"]["fields"]["seed"]
@@ -174,14 +186,15 @@ def test_bad_sweeps_are_refused_with_one_line_naming_the_problem(
 
 
 def test_a_running_sweep_shows_its_cells_and_a_cancel_keeps_nothing(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    big = {**SWEEP, "width": 512, "height": 512, "x": "seed=1-16", "y": "sr=red,blue,green"}
+    queued = blocker(client)  # holds the sweep in the queue until it is held at cell 2
+    big = {**SWEEP, "x": "seed=1-16", "y": "sr=red,blue,green"}
     job = post(client, big)
-    wait_until(
-        lambda: len(client.get(f"/api/jobs/{job['id']}").json()["cells"] or []) >= 2,
-        what="two cells",
-    )
+    held = hold_at_step(monkeypatch, job["id"], step=2)
+    client.post(f"/api/jobs/{queued['id']}/cancel")
+    assert held.wait(HANG_GUARD), "the sweep never reached its second cell"
+    assert len(client.get(f"/api/jobs/{job['id']}").json()["cells"]) == 2
     # Mid-run, a page sees the cells made so far, their files already complete.
     running = client.get(f"/api/jobs/{job['id']}").json()
     assert running["state"] == "running" and running["image_ids"] == []
@@ -195,16 +208,16 @@ def test_a_running_sweep_shows_its_cells_and_a_cancel_keeps_nothing(
 
 
 def test_a_stopped_sweep_resumes_from_its_work_folder(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="genlab.web.runners")
-    big = {**SWEEP, "width": 512, "height": 512, "x": "seed=1-6", "y": "sr=red,blue"}
+    big = {**SWEEP, "x": "seed=1-6", "y": "sr=red,blue"}
     with TestClient(create_app(settings)) as client:
+        queued = blocker(client)  # holds the sweep in the queue until it is held at cell 2
         job = post(client, big)
-        wait_until(
-            lambda: len(client.get(f"/api/jobs/{job['id']}").json()["cells"] or []) >= 2,
-            what="two cells",
-        )
+        held = hold_at_step(monkeypatch, job["id"], step=2)
+        client.post(f"/api/jobs/{queued['id']}/cancel")
+        assert held.wait(HANG_GUARD), "the sweep never reached its second cell"
     # A clean stop: the job is queued again, its files gone from the store, its run kept.
     work = settings.data_dir / "work" / f"job-{job['id']}"
     with sqlite3.connect(settings.data_dir / "genlab.db") as db:
@@ -213,9 +226,9 @@ def test_a_stopped_sweep_resumes_from_its_work_folder(
     assert (state, cells) == ("queued", None)
     assert not list((settings.data_dir / "images").rglob("*.png"))
     made = list(work.rglob("0*.png"))
-    assert len(made) >= 2
+    assert len(made) == 2
     with TestClient(create_app(settings)) as client:
-        done = wait_for(client, job["id"], timeout=60)
+        done = wait_for(client, job["id"])
         assert done["state"] == "done" and done["attempts"] == 1
         assert sorted(c["index"] for c in done["cells"]) == list(range(12))
         rows = [client.get(f"/api/images/{i}").json() for i in done["image_ids"]]
@@ -248,6 +261,7 @@ def content_id(client: TestClient) -> int:
     return generate_done(client, "a yellow star", width=64, height=64, seed=3)["image_ids"][0]
 
 
+@pytest.mark.stepped
 def test_style_job_restyles_a_gallery_image_with_an_uploaded_style(
     client: TestClient, content_id: int
 ) -> None:
@@ -288,6 +302,7 @@ def test_style_job_reports_evaluations_previews_and_the_fallback(
     assert f"Postprocess style image: image {content_id}" in params
 
 
+@pytest.mark.stepped
 def test_style_job_takes_an_uploaded_content_image(client: TestClient) -> None:
     body = {**STYLE, "content_image": b64(png(stripes(40))), "style_image": b64(png(stripes()))}
     job = wait_for(client, post(client, body)["id"])
@@ -327,12 +342,15 @@ def test_bad_style_requests_are_refused_before_queueing(
     assert len(client.get("/api/jobs").json()["items"]) == 1  # only the content's job
 
 
-def test_cancel_a_running_style_job(client: TestClient, content_id: int) -> None:
+@pytest.mark.stepped
+def test_cancel_a_running_style_job(
+    client: TestClient, content_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     body = {**STYLE, "iterations": 4000, "content_image_id": content_id}
     job = post(client, {**body, "style_image_id": content_id})
-    wait_until(lambda: (client.get(f"/api/jobs/{job['id']}").json()["step"] or 0) >= 2)
-    assert client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
-    ended = wait_for(client, job["id"], timeout=10)
+    cancelled = cancel_at_step(monkeypatch, client, job["id"], step=2)
+    ended = wait_for(client, job["id"])
+    assert cancelled == [200]
     assert ended["state"] == "cancelled" and ended["image_ids"] == []
     assert client.get("/api/images").json()["total"] == 1
 

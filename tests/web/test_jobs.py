@@ -14,9 +14,18 @@ from sqlalchemy import select
 from genlab.web.models import Job, utcnow
 from genlab.web.settings import Settings
 from genlab.web.studio import Studio
-from tests.web.conftest import blocker, generate, generate_done, sha256, wait_for, wait_until
+from tests.web.conftest import (
+    FINISHED,
+    blocker,
+    generate,
+    generate_done,
+    sha256,
+    wait_for,
+    wait_until,
+)
 
 
+@pytest.mark.stepped
 def test_a_job_runs_and_its_images_enter_the_gallery(client: TestClient) -> None:
     created = generate(client, "two blue squares", seed=7, batch_size=2)
     assert created["state"] == "queued" and created["model"] == "procedural"
@@ -30,6 +39,7 @@ def test_a_job_runs_and_its_images_enter_the_gallery(client: TestClient) -> None
     assert "Seed: 7" in images[0]["parameters"]
 
 
+@pytest.mark.stepped
 def test_jobs_run_in_the_order_they_were_queued(client: TestClient) -> None:
     colours = ("red", "green", "blue", "yellow")
     ids = [generate(client, f"a {colour} circle", seed=n)["id"] for n, colour in enumerate(colours)]
@@ -39,6 +49,7 @@ def test_jobs_run_in_the_order_they_were_queued(client: TestClient) -> None:
     assert all(j["state"] == "done" for j in jobs)
 
 
+@pytest.mark.stepped
 def test_a_random_seed_is_fixed_when_the_job_is_queued(client: TestClient) -> None:
     job = generate_done(client, "a star", seed=-1)
     seed = job["request"]["request"]["seed"]
@@ -46,6 +57,7 @@ def test_a_random_seed_is_fixed_when_the_job_is_queued(client: TestClient) -> No
     assert client.get(f"/api/images/{job['image_ids'][0]}").json()["seed"] == seed
 
 
+@pytest.mark.stepped
 def test_two_jobs_of_the_same_model_share_one_load(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -56,6 +68,7 @@ def test_two_jobs_of_the_same_model_share_one_load(
     assert [r.getMessage().split()[1] for r in loads] == ["procedural"]
 
 
+@pytest.mark.stepped
 def test_n_iter_runs_batches_with_continuing_seeds(client: TestClient) -> None:
     job = generate_done(client, "a heart", seed=100, batch_size=2, n_iter=2)
     seeds = [client.get(f"/api/images/{i}").json()["seed"] for i in job["image_ids"]]
@@ -142,6 +155,7 @@ def test_events_stream_progress_previews_then_done(client: TestClient) -> None:
     assert sorted(events[-1][1]["image_ids"]) == sorted(wait_for(client, job["id"])["image_ids"])
 
 
+@pytest.mark.stepped
 def test_events_of_a_finished_job_end_at_once(client: TestClient) -> None:
     job = generate_done(client, "a circle")
     with client.stream("GET", f"/api/jobs/{job['id']}/events") as stream:
@@ -176,12 +190,18 @@ def test_gallery_never_shows_an_image_before_its_job_is_complete(
 ) -> None:
     job = generate(client, "big stars", batch_size=48, width=256, height=256, seed=9)
     seen = set()
-    while client.get(f"/api/jobs/{job['id']}").json()["state"] != "done":
+
+    def ended() -> bool:  # looks at the gallery as often as it can while the job runs
+        finished = client.get(f"/api/jobs/{job['id']}").json()["state"] in FINISHED
         items = client.get("/api/images", params={"limit": 200}).json()["items"]
         seen.add(len(items))
         for item in items:  # every listed image is a complete file matching its hash
             data = (settings.data_dir / item["url"].removeprefix("/files/")).read_bytes()
             assert sha256(data) == item["sha256"]
+        return finished
+
+    wait_until(ended, what="the job's end", every=0)
+    assert client.get(f"/api/jobs/{job['id']}").json()["state"] == "done"
     assert seen <= {0, 48}
     assert client.get("/api/images").json()["total"] == 48
 
@@ -250,12 +270,14 @@ def test_a_requeued_job_is_run_by_the_worker(tmp_path: Path) -> None:
     assert job["state"] == "done" and job["attempts"] == 2 and len(job["image_ids"]) == 1
 
 
+@pytest.mark.stepped
 def test_a_job_the_engine_refuses_fails_with_its_message(client: TestClient) -> None:
     job = wait_for(client, generate(client, "5 circles")["id"])
     assert job["state"] == "failed" and "1 to 3" in job["error"]
     assert job["image_ids"] == []
 
 
+@pytest.mark.stepped
 def test_recolor_job_makes_a_new_gallery_image_from_an_old_one(client: TestClient) -> None:
     source_id = generate_done(client, "a red circle on a blue background", seed=2)["image_ids"][0]
     body = {"kind": "recolor", "image_id": source_id, "palette": "neon", "strength": 0.8}
@@ -273,6 +295,7 @@ def test_recolor_job_makes_a_new_gallery_image_from_an_old_one(client: TestClien
     assert client.post("/api/jobs", json={**body, "image_id": 999}).status_code == 404
 
 
+@pytest.mark.stepped
 def test_upscale_job_doubles_a_gallery_image(client: TestClient) -> None:
     source_id = generate_done(client, "a yellow star", width=64, height=64)["image_ids"][0]
     body = {"kind": "upscale", "image_id": source_id, "scale": 2, "model": "lanczos"}

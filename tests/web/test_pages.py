@@ -94,6 +94,7 @@ def first_image(client: TestClient, prompt: str = "a red circle", **fields) -> i
 # -- every page ----------------------------------------------------------------------------
 
 
+@pytest.mark.stepped
 def test_each_page_renders_with_helpful_empty_states(client: TestClient) -> None:
     generate = client.get("/")
     assert generate.status_code == 200 and "text/html" in generate.headers["content-type"]
@@ -191,6 +192,7 @@ def test_the_form_starts_from_the_default_models_tuned_settings(client: TestClie
         assert f'data-descriptor="{words}"' in page
 
 
+@pytest.mark.stepped
 def test_the_form_queues_a_job_and_htmx_gets_its_live_card(client: TestClient) -> None:
     response = post(client, "/generate", {"prompt": "a blue star", "seed": "11"}, headers=HTMX)
     assert response.status_code == 200
@@ -222,6 +224,7 @@ def test_a_bad_value_is_one_line_on_the_page_and_the_form_keeps_its_values(
     assert client.get("/api/jobs").json()["count"] == 0
 
 
+@pytest.mark.stepped
 def test_use_these_settings_prefills_the_form_with_the_images_own_seed(
     client: TestClient,
 ) -> None:
@@ -243,6 +246,7 @@ def test_use_these_settings_prefills_the_form_with_the_images_own_seed(
     assert pixels(client, remade) == pixels(client, second)
 
 
+@pytest.mark.stepped
 def test_an_init_image_from_an_upload_or_the_gallery_makes_an_img2img_job(
     client: TestClient,
 ) -> None:
@@ -267,6 +271,7 @@ def test_a_stored_input_path_must_stay_inside_inputs(client: TestClient) -> None
     assert response.status_code == 422 and "stored input under inputs/" in response.text
 
 
+@pytest.mark.stepped
 def test_html_escapes_prompts_everywhere(client: TestClient) -> None:
     prompt = '<script>alert("x")</script> & a red circle'
     job = generate_done(client, prompt, seed=1)
@@ -299,6 +304,7 @@ def test_cancel_from_the_queue(client: TestClient) -> None:
     assert again.status_code == 409 and "already cancelled" in again.text
 
 
+@pytest.mark.stepped
 def test_a_sweep_job_reads_as_one_on_the_queue_and_its_page(client: TestClient) -> None:
     body = {"kind": "sweep", "prompt": "a <red> star", "x": "seed=1-3", "width": 64, "height": 64}
     job = client.post("/api/jobs", json=body).json()
@@ -318,6 +324,7 @@ def test_pager_links_first_last_and_a_window_around_the_page() -> None:
     assert pager(4, 9) == [1, 2, 3, 4, 5, 6, None, 9]  # no gap drawn for a single page 2
 
 
+@pytest.mark.stepped
 def test_gallery_search_model_date_filters_and_pages(client: TestClient) -> None:
     generate_done(client, "a red circle", seed=1, width=64, height=64)
     generate_done(client, "three blue stars", seed=2, width=64, height=64)
@@ -351,6 +358,7 @@ def test_delete_from_the_image_page(client: TestClient) -> None:
     assert client.get(f"/api/images/{image_id}").status_code == 404
 
 
+@pytest.mark.stepped
 def test_send_to_upscale_and_recolour_queue_tool_jobs(client: TestClient) -> None:
     image_id = first_image(client, width=64, height=64)
     upscale = post(client, f"/images/{image_id}/upscale", {"scale": "2", "model": "bicubic"})
@@ -429,6 +437,7 @@ def test_the_sweep_page_renders_its_form_with_the_csrf_token(client: TestClient)
         assert example in page.text
 
 
+@pytest.mark.stepped
 def test_a_posted_sweep_shows_its_grid_cells_and_contact_sheet(client: TestClient) -> None:
     form = {**SWEEP_FORM, "seed": "5", "x": "seed=1-2", "y": "guidance_scale=3,7"}
     response = post(client, "/sweep", form)
@@ -459,14 +468,14 @@ def test_a_posted_sweep_shows_its_grid_cells_and_contact_sheet(client: TestClien
     assert client.get(f"/jobs/{job_id}/sweep").text.count("<td data-cell=") == 4
 
 
+@pytest.mark.stepped
 def test_a_running_sweep_page_shows_the_cells_made_so_far(client: TestClient) -> None:
-    first = blocker(client)  # the sweep waits behind it: none of its cells exist yet
+    # Stepped: the sweep stays queued, none of its cells made, until wait_for runs it.
     response = post(client, "/sweep", {**SWEEP_FORM, "x": "seed=1-3"})
     job_id = int(response.headers["location"].rsplit("/", 1)[1])
     page = client.get(f"/jobs/{job_id}").text
     assert page.count("<td data-cell=") == 3 and "<img" not in page[page.index("data-sweep") :]
     assert "data-live" in page  # the script follows the job and fills the cells in
-    client.post(f"/api/jobs/{first['id']}/cancel")
     assert wait_for(client, job_id)["state"] == "done"
     assert client.get(f"/jobs/{job_id}").text.count('class="made"') == 3
 

@@ -83,7 +83,7 @@ def test_a_stranger_sending_an_endless_first_line_is_cut_off(pair: Pair) -> None
     with socket.create_connection(port, 5) as stranger:
         assert flood(stranger) < BOUNDED  # not read to the end: dropped at the bound
         assert closed(stranger)
-    wait_until(lambda: hello_threads() == 0, 30, "the stranger's thread to end")
+    wait_until(lambda: hello_threads() == 0, what="the stranger's thread to end")
 
 
 def test_a_follower_sending_an_endless_line_is_dropped(pair: Pair) -> None:
@@ -97,7 +97,7 @@ def test_a_follower_sending_an_endless_line_is_dropped(pair: Pair) -> None:
     # The other follower still hears the leader.
     pair.leader.started(3, total=10)
     pair.leader.step(3, 2, 10)
-    wait_until(lambda: getattr(pair.follower.live(), "step", 0) == 2, 30, "progress")
+    wait_until(lambda: getattr(pair.follower.live(), "step", 0) == 2, what="progress")
 
 
 def test_many_strangers_get_few_threads_and_followers_still_connect(pair: Pair) -> None:
@@ -119,7 +119,7 @@ def test_many_strangers_get_few_threads_and_followers_still_connect(pair: Pair) 
     link = pair.follow(late)  # the strangers gone, a follower gets in
     try:
         pair.leader.started(4, total=5)
-        wait_until(lambda: late.live() is not None, 30, "the late follower hears the leader")
+        wait_until(lambda: late.live() is not None, what="the late follower hears the leader")
     finally:
         link.stop()
 
@@ -133,7 +133,7 @@ def test_an_odd_secret_is_refused_and_the_relay_goes_on(pair: Pair, hello: str) 
         stranger.sendall(f'{hello}\n{{"control": "cancel", "job_id": 3}}\n'.encode())
         assert closed(stranger)
     assert not pair.leader.cancel_requested(3)
-    wait_until(lambda: hello_threads() == 0, 30, "the stranger's thread to end")
+    wait_until(lambda: hello_threads() == 0, what="the stranger's thread to end")
 
 
 def test_followers_beyond_the_limit_are_refused(
@@ -145,7 +145,7 @@ def test_followers_beyond_the_limit_are_refused(
         extra.sendall((json.dumps({"secret": address["secret"]}) + "\n").encode())
         assert closed(extra)  # without a snapshot
     pair.leader.started(6, total=5)
-    wait_until(lambda: pair.follower.live() is not None, 30, "the follower still hears")
+    wait_until(lambda: pair.follower.live() is not None, what="the follower still hears")
 
 
 def test_the_largest_preview_still_travels(pair: Pair) -> None:
@@ -156,6 +156,6 @@ def test_the_largest_preview_still_travels(pair: Pair) -> None:
     assert len(uri) * 2 < bridge.MAX_LINE_BYTES  # room to spare
     pair.leader.started(8, total=10)
     pair.leader.preview(8, 5, uri)
-    wait_until(lambda: getattr(pair.follower.live(), "preview_step", 0) == 5, 30, "preview")
+    wait_until(lambda: getattr(pair.follower.live(), "preview_step", 0) == 5, what="preview")
     buffer = io.BytesIO(pair.follower.live().preview_png)
     assert Image.open(buffer).size == (PREVIEW_SIDE, PREVIEW_SIDE)

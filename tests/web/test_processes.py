@@ -23,7 +23,7 @@ from genlab.web.app import create_app
 from genlab.web.bridge import RELAY_FILE, FileLock, Link, Relay
 from genlab.web.progress import ProgressHub
 from genlab.web.settings import Settings
-from tests.web.conftest import blocker, generate, wait_for, wait_until
+from tests.web.conftest import HANG_GUARD, blocker, generate, wait_for, wait_until
 
 
 def data_uri(colour: tuple[int, int, int]) -> tuple[bytes, str]:
@@ -49,7 +49,7 @@ class Pair:
         link = Link(self.run_dir, hub.deliver)
         hub.forward = link.send
         link.start()
-        assert link.connected.wait(30), "the follower did not connect"
+        assert link.connected.wait(HANG_GUARD), "the follower did not connect"
         return link
 
     def close(self) -> None:
@@ -68,7 +68,7 @@ def test_the_leaders_events_reach_a_followers_watchers_in_order(tmp_path: Path) 
             pair.leader.preview(7, 3, uri)
             pair.leader.publish(8, "progress", step=1, total=2)  # another job: not seen
             pair.leader.finished(7, "done", image_ids=[1, 2])
-            return [await subscription.get(timeout=30) for _ in range(4)]
+            return [await subscription.get(timeout=HANG_GUARD) for _ in range(4)]
 
     try:
         events = asyncio.run(watch())
@@ -87,19 +87,19 @@ def test_a_follower_knows_the_running_job_and_its_preview(tmp_path: Path) -> Non
         pair.leader.started(5, total=20)
         pair.leader.step(5, 4, 20)
         pair.leader.preview(5, 4, uri)
-        wait_until(lambda: getattr(pair.follower.live(), "preview_step", 0) == 4, 30, "preview")
+        wait_until(lambda: getattr(pair.follower.live(), "preview_step", 0) == 4, what="preview")
         live = pair.follower.live()
         assert (live.job_id, live.step, live.total, live.preview_png) == (5, 4, 20, png)
         # One that connects mid-job learns the same from the snapshot at once.
         late = ProgressHub()
         link = pair.follow(late)
-        wait_until(lambda: late.live() is not None, 30, "snapshot")
+        wait_until(lambda: late.live() is not None, what="snapshot")
         caught_up = late.live()
         assert (caught_up.job_id, caught_up.step, caught_up.preview_png) == (5, 4, png)
         link.stop()
         # The leader gone, followers no longer claim a running job.
         pair.relay.stop()
-        wait_until(lambda: pair.follower.live() is None, 30, "leader gone")
+        wait_until(lambda: pair.follower.live() is None, what="leader gone")
     finally:
         pair.close()
 
@@ -115,14 +115,14 @@ def test_cancel_wake_and_a_followers_own_events_reach_the_leader(tmp_path: Path)
         with pair.leader.subscribe(9) as mine, other.subscribe(9) as theirs:
             # A follower cancelled a queued job: everyone's watchers hear of it.
             pair.follower.finished(9, "cancelled")
-            return await mine.get(timeout=30), await theirs.get(timeout=30)
+            return await mine.get(timeout=HANG_GUARD), await theirs.get(timeout=HANG_GUARD)
 
     try:
         pair.follower.request_cancel(4)
-        wait_until(lambda: pair.leader.cancel_requested(4), 30, "cancel at the leader")
-        wait_until(lambda: other.cancel_requested(4), 30, "cancel at the other follower")
+        wait_until(lambda: pair.leader.cancel_requested(4), what="cancel at the leader")
+        wait_until(lambda: other.cancel_requested(4), what="cancel at the other follower")
         pair.follower.wake()
-        wait_until(lambda: woken == [True], 30, "the leader's worker woken")
+        wait_until(lambda: woken == [True], what="the leader's worker woken")
         at_leader, at_other = asyncio.run(watch())
         assert at_leader is not None and at_leader["event"] == "cancelled"
         assert at_other is not None and at_other["event"] == "cancelled"
@@ -173,7 +173,7 @@ def test_a_second_server_on_the_same_folder_follows_the_first(settings: Settings
     with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
         leader, follower = first.app.state.studio, second.app.state.studio
         assert leader.leads and not follower.leads
-        wait_until(follower._link.connected.is_set, 30, "the follower's link")
+        wait_until(follower._link.connected.is_set, what="the follower's link")
 
         # Queued through the follower, run by the leader.
         job = generate(second, "a red circle", batch_size=8)
@@ -195,7 +195,7 @@ def test_a_follower_takes_over_when_the_leader_stops(settings: Settings) -> None
         follower = second.app.state.studio
         assert not follower.leads
         first.__exit__(None, None, None)
-        wait_until(lambda: follower.leads, 10, "the follower to lead")
+        wait_until(lambda: follower.leads, what="the follower to lead")
         job = generate(second, "a blue square")
         assert wait_for(second, job["id"])["state"] == "done"
 

@@ -126,6 +126,7 @@ def test_a_form_post_without_the_csrf_token_is_refused(guarded: TestClient) -> N
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]
 
 
+@pytest.mark.stepped
 def test_a_browser_post_without_body_needs_the_csrf_header(client: TestClient) -> None:
     job = generate_done(client, "a red circle")
     browser = {"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}
@@ -178,6 +179,7 @@ def test_an_oversize_body_is_413(tmp_path: Path) -> None:
         assert response.status_code == 413
 
 
+@pytest.mark.stepped
 def test_png_info_upload_reads_genlab_metadata(client: TestClient) -> None:
     job = generate_done(client, "a blue star", seed=21)
     data = client.get(f"/api/images/{job['image_ids'][0]}/file").content

@@ -206,8 +206,14 @@ class Relay:
         threading.Thread(target=self._accept, name="genlab-relay", daemon=True).start()
 
     def stop(self) -> None:
-        server, self._server = self._server, None
+        with self._lock:  # from here on no follower is admitted (see _serve)
+            server, self._server = self._server, None
         if server is not None:
+            # close() alone leaves a thread blocked in accept() holding the socket, still
+            # listening: a follower reconnecting at once would be let in. shutdown() ends
+            # the accept (on Linux; elsewhere the admission check in _serve still holds).
+            with suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)
             server.close()
         with self._lock:
             peers, self._peers = self._peers, []
@@ -255,6 +261,9 @@ class Relay:
         _wait_to_read(conn)
         peer = _Peer(conn)
         with self._lock:
+            if self._server is None:  # stopped meanwhile
+                peer.close()
+                return
             admitted = len(self._peers) < MAX_PEERS
             if admitted:
                 peer.send(self.snapshot())
