@@ -42,9 +42,9 @@ def _held(run):
     from PIL import Image
 
     def runner(context):
-        from genlab.web import jobs
+        from genlab.web import queue
 
-        if jobs.payload(context.job).get("request", {}).get("prompt") != HELD:
+        if queue.payload(context.job).get("request", {}).get("prompt") != HELD:
             return run(context)
         context.worker.hub.started(context.job.id, total=HELD_STEPS)
         context.step(1, HELD_STEPS)
