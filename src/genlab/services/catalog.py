@@ -187,3 +187,22 @@ def world_version() -> str:
     from genlab.world import WORLD_VERSION
 
     return WORLD_VERSION
+
+
+def memory() -> dict[str, dict[str, Any]]:
+    """RAM (system-wide) and CUDA memory in A1111's /memory shape; a part that cannot
+    be read says why under "error", as A1111 does."""
+    import sys
+
+    try:
+        page = os.sysconf("SC_PAGE_SIZE")
+        total, free = os.sysconf("SC_PHYS_PAGES") * page, os.sysconf("SC_AVPHYS_PAGES") * page
+        ram: dict[str, Any] = {"free": free, "used": total - free, "total": total}
+    except (AttributeError, OSError, ValueError) as err:  # not every OS names these
+        ram = {"error": str(err)}
+    cuda: dict[str, Any] = {"error": "unavailable"}
+    torch = sys.modules.get("torch")  # only if a model loaded it: never load torch for this
+    if torch is not None and torch.cuda.is_available():
+        free_b, total_b = torch.cuda.mem_get_info()
+        cuda = {"system": {"free": free_b, "used": total_b - free_b, "total": total_b}}
+    return {"ram": ram, "cuda": cuda}

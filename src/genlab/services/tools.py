@@ -108,6 +108,13 @@ def upscale_models() -> tuple[str, ...]:
     return MODEL_NAMES
 
 
+def upscaler_scales() -> list[tuple[str, int]]:
+    """(name, largest scale) per upscaler: resamplers scale freely (A1111 lists 4)."""
+    from genlab.upscale.loaders import RESAMPLERS, SHIPPED
+
+    return [*((name, 4) for name in RESAMPLERS), (SHIPPED, 4)]
+
+
 def upscale(
     request: UpscaleRequest, image: Image.Image, *, on_step: StepCallback | None = None
 ) -> tuple[int, Upscaled]:
