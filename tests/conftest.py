@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,17 @@ def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_inpaint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same, with a 9-channel UNet as SD inpainting checkpoints have."""
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd-inpaint"), inpaint=True)
+
+
+@pytest.fixture(autouse=True)
+def subnormal_floats_for_hypothesis(request: pytest.FixtureRequest) -> None:
+    """Hypothesis draws subnormal floats and refuses to run where they flush to zero.
+    Flushing is process-wide: engine tests and the trainer switch it on for speed,
+    and which of them shared this test's worker depends on xdist's schedule."""
+    from hypothesis import is_hypothesis_test
+
+    torch = sys.modules.get("torch")  # only if some test loaded it: never load it here
+    # A test decorated with @given, or one that builds its @given inside (the API fuzz).
+    draws = is_hypothesis_test(request.function) or "given" in vars(request.module)
+    if torch is not None and draws:
+        torch.set_flush_denormal(False)
