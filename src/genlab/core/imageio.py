@@ -15,8 +15,6 @@ Reading accepts UTF-16 of either byte order, since some writers use little-endia
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from genlab.core.errors import MetadataError, UnsupportedImage
+from genlab.core.files import atomic_file
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -111,18 +110,8 @@ def save_image(
             # JPEG has no alpha or palette; A1111 drops them the same way.
             image = image.convert("RGB")
 
-    # A hidden, random sibling: same file system (so os.replace is atomic) and no
-    # clash with a concurrent save. open(..., "xb") keeps the usual umask permissions.
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    done = False
-    try:
-        with open(temp, "xb") as handle:
-            image.save(handle, format=image_format, **options)
-        os.replace(temp, path)
-        done = True
-    finally:
-        if not done:
-            temp.unlink(missing_ok=True)
+    with atomic_file(path) as handle:
+        image.save(handle, format=image_format, **options)
     return path
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genlab.core.errors import GenlabError, InvalidRequest
+from genlab.core.files import atomic_file
 from genlab.core.request import DEFAULT_MODEL
 from genlab.lab.axes import FLOAT_FIELDS, INT_FIELDS, Axis
 from genlab.lab.measurements import MetricValue, RunMetrics
@@ -337,10 +336,5 @@ def _data_uri(png: bytes) -> str:
 def _write_atomically(path: Path, text: str) -> None:
     """A hidden sibling renamed over the target: a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -15,13 +15,13 @@ was generated) and the tool's settings are appended to its parameter line as
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genlab.core.errors import InvalidRequest, UnsupportedImage
+from genlab.core.files import atomic_file
 from genlab.core.imageio import IMAGE_SUFFIXES
 from genlab.core.text import brief
 
@@ -127,16 +127,8 @@ def write_text_atomically(path: Path, text: str) -> Path:
     file is the complete new text or what it was before, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    done = False
-    try:
-        with open(temp, "x", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-        done = True
-    finally:
-        if not done:
-            temp.unlink(missing_ok=True)
+    with atomic_file(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
     return path
 
 

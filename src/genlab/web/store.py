@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from genlab.core.errors import GenlabError
+from genlab.core.files import atomic_file
 from genlab.core.text import brief
 
 if TYPE_CHECKING:
@@ -272,12 +273,8 @@ class ImageStore:
             # Truncated, overwritten or not an image at all: PIL has no one error for it.
             raise UndecodableFile(f"stored file {relative} cannot be decoded") from None
         folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            small.save(temp, format="WEBP", quality=85)
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
+        with atomic_file(target) as handle:
+            small.save(handle, format="WEBP", quality=85)
         return target
 
 
