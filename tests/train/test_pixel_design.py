@@ -4,6 +4,7 @@ and runs that resume on another machine's copy of the same data."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -137,3 +138,33 @@ def test_a_checkpoint_from_before_the_new_fields_still_resumes(shapes_data, tmp_
     del state["config"]["vae_noise"]
     torch.save(state, path)
     assert train(replace(config, steps=3), shapes_data, tmp_path / "run").resumed_from
+
+
+def test_budget_steps_shortens_never_lengthens_and_never_undoes():
+    from genlab.train.text2image import budget_steps
+
+    assert budget_steps(50, 1000, 0.5, 100.0) == 250  # 200 more fit in 100 s
+    assert budget_steps(50, 120, 0.5, 100.0) == 120  # the budget never adds steps
+    assert budget_steps(50, 1000, 0.5, -5.0) == 50  # already over: stop where it is
+    assert budget_steps(50, 1000, 0.0, 10.0) == 1000  # an unmeasurably fast step
+
+
+def test_a_spent_budget_ends_the_run_after_the_timed_steps_with_a_saved_model(
+    shapes_data, tmp_path
+):
+    from genlab.train.text2image import BUDGET_PROBE
+
+    # A budget of a millionth of a minute is spent before the denoiser starts, so
+    # the run stops once its speed is measured, whatever this machine's speed.
+    config = tiny_config(architecture=TINY_PIXEL, sample_every=0, steps=80, minutes=1e-6)
+    result = train(config, shapes_data, tmp_path / "model")
+    assert result.steps == BUDGET_PROBE[1]
+    record = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert record["config"]["steps"] == BUDGET_PROBE[1] and record["config"]["minutes"] == 1e-6
+    assert (tmp_path / "model" / "unet" / "config.json").is_file()
+
+
+@pytest.mark.parametrize("minutes", [0, -1, 2e6, float("nan")])
+def test_a_budget_must_be_positive(minutes):
+    with pytest.raises(InvalidRequest, match="minutes"):
+        tiny_config(minutes=minutes)

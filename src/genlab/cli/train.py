@@ -22,6 +22,10 @@ VaeNoiseOpt = Annotated[
 StopAfterOpt = Annotated[
     str | None, Opt(help="autoencoder: stop after stage 1 and write --out/vae, to judge it first.")
 ]
+MinutesOpt = Annotated[
+    float | None,
+    Opt(help="Wall-clock budget: denoiser steps are lowered (never raised) to end within it."),
+]
 PrecisionOpt = Annotated[
     str, Opt(help="fp32, or bf16 (autocast on cuda only; weights stay and save fp32).")
 ]
@@ -63,6 +67,7 @@ def text2image(
     threads: Annotated[int | None, Opt(help="CPU threads for torch (default: torch's).")] = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
+    minutes: MinutesOpt = None,
 ) -> None:
     """Train a text-to-image model on a captioned image folder.
 
@@ -73,6 +78,7 @@ def text2image(
     from genlab.services import training
 
     settings = dict(steps=steps, batch_size=batch_size, lr=lr, lora_rank=lora_rank, seed=seed)
+    settings["minutes"] = minutes
     vae = dict(
         vae_steps=vae_steps, vae_batch_size=vae_batch_size, vae_crop=vae_crop, vae_noise=vae_noise
     )

@@ -28,6 +28,7 @@ _RESUMABLE_CHANGES = (
     "batch_size",
     "device",
     "precision",
+    "minutes",
 )
 
 

@@ -28,7 +28,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,11 @@ from genlab.train.sampling import sample_grid
 log = logging.getLogger(__name__)
 
 TRAIN_PARTS = ("all", "unet", "text_encoder", "lora")
+# Denoiser steps timed before a `minutes` budget sets the step count: the first few
+# (allocator and kernel warm-up) are left out of the timing.
+BUDGET_PROBE = (10, 50)
+# Seconds a budgeted run keeps back for what follows the last step (save, samples).
+BUDGET_RESERVE = 30.0
 STAGES = ("autoencoder", "diffusion")
 SAMPLE_PROMPTS = (
     "a red circle",
@@ -101,6 +106,10 @@ class TrainConfig:
     architecture: Architecture = field(default_factory=Architecture)
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = "fp32"  # fp32 | bf16 (autocast, CUDA only)
+    # Wall-clock budget for the whole command, in minutes: once the denoiser's speed
+    # is measured (BUDGET_PROBE steps), `steps` is lowered (never raised) so the
+    # cosine schedule still ends, with its decay, inside the budget.
+    minutes: float | None = None
 
     def __post_init__(self) -> None:
         check_names(self.device, self.precision)
@@ -128,6 +137,8 @@ class TrainConfig:
             raise InvalidRequest(
                 "arch", "custom", "is for training from scratch; --init keeps the model's own"
             )
+        if self.minutes is not None and not 0 < self.minutes <= 10**6:
+            raise InvalidRequest("minutes", self.minutes, "must be more than 0 and at most 10**6")
         res = self.resolution
         if res is not None and (res % 8 or not 8 <= res <= 2048):
             raise InvalidRequest("resolution", res, "must be a multiple of 8 from 8 to 2048")
@@ -195,6 +206,8 @@ class Trainer:
         # process ~100x slower; flushing them to zero changes nothing measurable.
         torch.set_flush_denormal(True)
         self.device = resolve_device(self.config.device, self.config.precision)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
         self.out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         if self.config.init:
@@ -389,14 +402,21 @@ class Trainer:
             model.train()
         empty = self._token_ids([""])
         caption_ids = self._token_ids(self.data.captions)
-        for step in range(start, config.steps):
+        if self.device.type != "cpu":
+            # On an accelerator the whole latent cache lives there: gathering a batch
+            # on the CPU and copying it over each step starved the GPU.
+            latents, caption_ids, empty = (t.to(self.device) for t in (latents, caption_ids, empty))
+        probe = None
+        step = start
+        while step < config.steps:
             for group in optimiser.param_groups:
                 group["lr"] = config.learning_rate(step)
             index = torch.randint(len(latents), (config.batch_size,), generator=self.generator)
-            ids = caption_ids[index].clone()
             drop = torch.rand(config.batch_size, generator=self.generator) < config.caption_dropout
+            index, drop = index.to(latents.device), drop.to(latents.device)
+            ids = caption_ids[index].clone()
             ids[drop] = empty
-            x0 = latents[index].to(self.device)
+            x0 = latents[index]
             noise = self._noise(x0.shape)
             noisy, timesteps, target = objective.corrupt(x0, noise, self.generator)
             with self._autocast():
@@ -408,20 +428,49 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(list(params.values()), config.grad_clip)
             optimiser.step()
             ema.update()
-            done = step + 1
+            done = step = step + 1
             self._report("diffusion", done, config.steps, loss.item())
+            if config.minutes is not None and done - start in BUDGET_PROBE:
+                if done - start == BUDGET_PROBE[0]:
+                    probe = time.perf_counter()
+                else:
+                    config = self._fit_budget(done, (time.perf_counter() - probe) / 40)
             if config.sample_every and (done % config.sample_every == 0 or done == config.steps):
                 self._sample(done)
             if done % config.checkpoint_every == 0 or done == config.steps:
                 self._checkpoint("diffusion", done, self.trained, optimiser, ema)
+
+    def _fit_budget(self, done: int, seconds_per_step: float) -> TrainConfig:
+        """Lower `steps` so the rest of the run ends inside `minutes`; the new count is
+        the config from here on (and in checkpoints and training.json)."""
+        config = self.config
+        left = config.minutes * 60 - (time.perf_counter() - self._started) - BUDGET_RESERVE
+        fits = budget_steps(done, config.steps, seconds_per_step, left)
+        if fits < config.steps:
+            log.warning(
+                "%.3f s a step: %d denoiser steps fit in --minutes %g (not %d)",
+                seconds_per_step,
+                fits,
+                config.minutes,
+                config.steps,
+            )
+            self.config = config = replace(config, steps=fits)
+        return config
 
     def _batch(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images (on the CPU) → floats in [-1, 1] on the training device."""
         return images.to(self.device).float() / 127.5 - 1
 
     def _noise(self, shape: torch.Size) -> torch.Tensor:
-        """Gaussian noise from the run's CPU generator, moved to the device."""
-        return torch.randn(shape, generator=self.generator).to(self.device)
+        """Gaussian noise from the run's CPU generator, moved to the device.
+
+        On an accelerator the CPU generator draws only a seed and the noise is drawn
+        there: the state that resumes a run is still the CPU generator's alone."""
+        if self.device.type == "cpu":
+            return torch.randn(shape, generator=self.generator)
+        seed = int(torch.randint(2**62, (1,), generator=self.generator))
+        local = torch.Generator(device=self.device).manual_seed(seed)
+        return torch.randn(shape, generator=local, device=self.device)
 
     def _autocast(self):
         return autocast(self.device, self.config.precision)
@@ -546,6 +595,13 @@ def train(
     """Train (or resume) into `out`; see the module docstring."""
     trainer = Trainer(config, data_dir, out, on_step=on_step, resume=resume, stop_after=stop_after)
     return trainer.run()
+
+
+def budget_steps(done: int, steps: int, seconds_per_step: float, seconds_left: float) -> int:
+    """The step count that ends a run within `seconds_left`: at least `done` (no step
+    is undone), at most `steps` (a budget never lengthens a run)."""
+    fits = done + max(int(seconds_left / max(seconds_per_step, 1e-9)), 0)
+    return max(done, min(steps, fits))
 
 
 def _trainable_state(model) -> dict:
