@@ -28,6 +28,7 @@ MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: a model may be a file or folder path
 DEFAULT_MODEL = "procedural"
 # A1111's "Masked content" choices, in the order of its API's inpainting_fill 0..3.
 INPAINT_FILLS = ("fill", "original", "latent noise", "latent nothing")
+MAX_CLIP_SKIP = 12  # A1111's slider; a text encoder with fewer layers refuses more
 MAX_MASK_PIXELS = MAX_SIDE  # blur radius and padding: more than a side is meaningless
 
 
@@ -91,6 +92,9 @@ class GenerationRequest:
     inpaint_only_masked: bool = False  # generate the mask's box only (A1111 inpaint_full_res)
     inpaint_padding: int = 32  # pixels around that box (A1111 inpaint_full_res_padding)
     loras: tuple[LoraSpec, ...] = field(default_factory=tuple)
+    # A1111's "Clip skip" (CLIP_stop_at_last_layers): 1 uses the text encoder's last
+    # layer, 2 the one before it, … (its settings slider goes to 12).
+    clip_skip: int = 1
 
     def __post_init__(self) -> None:
         check_text(self.prompt, "prompt")
@@ -143,6 +147,12 @@ class GenerationRequest:
         if self.mask is not None and self.init_image is None:
             raise InvalidRequest("mask", self.mask, "needs an init_image to inpaint")
         self._check_mask_options()
+        if not _is_int(self.clip_skip) or not 1 <= self.clip_skip <= MAX_CLIP_SKIP:
+            raise InvalidRequest(
+                "clip_skip",
+                self.clip_skip,
+                f"must be an integer from 1 (last layer) to {MAX_CLIP_SKIP}",
+            )
         if isinstance(self.loras, (str, bytes)) or not isinstance(self.loras, (tuple, list)):
             raise InvalidRequest("loras", self.loras, "a list of 'path' or 'path:weight'")
         loras = tuple(

@@ -8,6 +8,7 @@ single CLIP text encoder (SD 1.x/2.x); other pipelines get the plain text.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -31,9 +32,12 @@ from genlab.engines.memory import MEMORY_SHARE, activation_bytes, free_memory
 from genlab.engines.schedulers import accepted_samplers, make_scheduler, scheduler_config
 from genlab.engines.sources import hub_snapshot, resolve_source, short_hash
 from genlab.prompts import expand, plain_text
+from genlab.prompts.schedule import reading
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from genlab.engines.conditioning import StepConditioning
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +156,7 @@ class DiffusersEngine:
         seeds = request.seeds()
         prompts = [expand(request.prompt, seed) for seed in seeds]
         negatives = [expand(request.negative_prompt, seed) for seed in seeds]
-        prompt_args = self._prompt_args(prompts, negatives, warnings)
+        prompt_args, conditioning = self._prompt_args(prompts, negatives, request, warnings)
 
         # 3. Scheduler and LoRAs for this request. A UNet that diffusers' inpainting
         # pipeline cannot blend for (neither 4 nor 9 channels) inpaints on the img2img
@@ -166,6 +170,8 @@ class DiffusersEngine:
         if plan is not None:
             extra.update(plan.extra)
         extra.update(self.loras.apply(request.loras))
+        if request.clip_skip > 1:
+            extra["Clip skip"] = request.clip_skip
 
         # 4. One CPU generator per image: image i depends on seed s+i only, on any device
         generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
@@ -190,11 +196,14 @@ class DiffusersEngine:
             fill_start_latents(pipe.scheduler, fill)
         if blend:
             callback = blending_callback(pipe, init_image, mask, seeds, then=callback, fill=fill)
+        if conditioning is not None:
+            callback = conditioning.callback(then=callback)
         if callback is not None:
             kwargs.update(
                 callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"]
             )
-        with torch.inference_mode():
+        per_step = conditioning.patched(pipe.unet) if conditioning else contextlib.nullcontext()
+        with torch.inference_mode(), per_step:
             images = pipe(**kwargs).images
         if plan is not None:
             # What is not masked stays the init image, pixel for pixel, as in A1111: the
@@ -287,31 +296,57 @@ class DiffusersEngine:
             )
 
     def _prompt_args(
-        self, prompts: list[str], negatives: list[str], warnings: list[str]
-    ) -> dict[str, Any]:
+        self,
+        prompts: list[str],
+        negatives: list[str],
+        request: GenerationRequest,
+        warnings: list[str],
+    ) -> tuple[dict[str, Any], StepConditioning | None]:
+        """The pipeline's prompt arguments, and the per-step conditioning that replaces
+        them at every step when a prompt uses editing, alternation or AND."""
         pipe = self.pipe
         single_clip = getattr(pipe, "tokenizer", None) is not None and not hasattr(
             pipe, "tokenizer_2"
         )
         if single_clip:
+            from genlab.engines.conditioning import StepConditioning, is_dynamic
             from genlab.engines.embeddings import encode_prompts
 
-            # With CPU offload the text encoder runs where the pipeline executes.
-            positive, negative = encode_prompts(
-                pipe.tokenizer,
-                pipe.text_encoder,
-                prompts,
-                negatives,
-                device=pipe._execution_device,
-            )
-            return {"prompt_embeds": positive, "negative_prompt_embeds": negative}
+            def encode(texts: list[str], negative_texts: list[str]) -> tuple[Any, Any]:
+                # With CPU offload the text encoder runs where the pipeline executes.
+                return encode_prompts(
+                    pipe.tokenizer,
+                    pipe.text_encoder,
+                    texts,
+                    negative_texts,
+                    device=pipe._execution_device,
+                    clip_skip=request.clip_skip,
+                )
+
+            if is_dynamic(prompts, negatives, request.steps):
+                conditioning = StepConditioning(
+                    prompts, negatives, request.steps, lambda texts: encode(texts, texts)[0]
+                )
+                return conditioning.start(), conditioning
+            positive, negative = encode(prompts, negatives)
+            return {"prompt_embeds": positive, "negative_prompt_embeds": negative}, None
         # Pipelines with two text encoders (SDXL) get plain text: their own encoders.
-        if any(plain_text(p) != p for p in prompts + negatives):
+        readings = [reading(p) for p in prompts]
+        if readings != prompts or any(reading(n) != n for n in negatives):
+            warnings.append(
+                "prompt editing, alternation and AND need a single CLIP text encoder; "
+                "this pipeline got each prompt's final text"
+            )
+        texts = readings + [reading(n) for n in negatives]
+        if any(plain_text(t) != t for t in texts):
             warnings.append("prompt weights are ignored by this pipeline's text encoders")
-        return {
-            "prompt": [plain_text(p) for p in prompts],
-            "negative_prompt": [plain_text(n) for n in negatives],
+        args: dict[str, Any] = {
+            "prompt": [plain_text(p) for p in readings],
+            "negative_prompt": [plain_text(reading(n)) for n in negatives],
         }
+        if request.clip_skip > 1:
+            args["clip_skip"] = request.clip_skip - 1  # diffusers counts layers skipped
+        return args, None
 
     def _pipeline(self, mode: str) -> Any:
         if mode not in self._pipes:
