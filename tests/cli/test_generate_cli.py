@@ -38,7 +38,9 @@ def test_procedural_batch_writes_numbered_files_grid_and_metadata(tmp_path: Path
     assert params.params["Seed"] == "43"
     assert params.params["Size"] == "256x256"
     assert params.params["Model"] == "shapes-world"
-    assert "Steps" not in params.params  # the procedural engine has no steps
+    # One pass, no sampler: honest values that A1111 metadata readers recognise.
+    assert (params.params["Steps"], params.params["Sampler"]) == ("1", "procedural")
+    assert "CFG scale" not in params.params
 
 
 def test_numbering_continues_after_existing_files(tmp_path: Path) -> None:
@@ -129,6 +131,8 @@ def test_jpeg_and_webp_carry_the_same_parameters(tmp_path: Path, image_format: s
     assert result.exit_code == 0, result.output
     path = tmp_path / f"00001-2.{image_format}"
     info = invoke("info", str(path))
-    assert info.output.startswith("a pink heart\nSeed: 2, Size: 256x256")
+    assert info.output.startswith(
+        "a pink heart\nSteps: 1, Sampler: procedural, Seed: 2, Size: 256x256"
+    )
     again = invoke("generate", "--from", str(path), "-o", str(tmp_path / "again"))
     assert again.exit_code == 0, again.output

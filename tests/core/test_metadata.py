@@ -218,6 +218,9 @@ def test_request_from_real_world_a1111_text() -> None:
     assert (request.width, request.height) == (512, 768)
     assert request.model == "v1-5-pruned-emaonly"
     assert request.strength == 0.75  # 0.45 was the hires pass's, not an img2img strength
+    assert (request.hires_denoise, request.hires_scale, request.hires_steps) == (0.45, 2.0, 15)
+    assert request.clip_skip == 2
+    assert request.hires_upscaler == "Lanczos"  # genlab has no ESRGAN: its closest
 
 
 def test_request_from_new_style_sampler_and_img2img_strength() -> None:

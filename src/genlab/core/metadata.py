@@ -23,7 +23,12 @@ from genlab.core.errors import InvalidRequest, MetadataError
 from genlab.core.imageio import ImageMetadata, read_metadata, save_image
 from genlab.core.request import MAX_BATCH, SEED_LIMIT, GenerationRequest
 from genlab.core.result import GenerationResult
-from genlab.core.samplers import canonical_sampler, canonical_schedule, split_legacy_sampler
+from genlab.core.samplers import (
+    canonical_hires_upscaler,
+    canonical_sampler,
+    canonical_schedule,
+    split_legacy_sampler,
+)
 from genlab.core.text import brief
 
 __all__ = [
@@ -309,7 +314,9 @@ def _request_from_parameters(text: str, origin: str) -> GenerationRequest:
     fields: dict[str, Any] = {"prompt": parsed.prompt, "negative_prompt": parsed.negative_prompt}
     if "Steps" in params:
         fields["steps"] = _number(params, "Steps", int, origin)
-    if "Sampler" in params:
+    if params.get("Sampler", "").strip() == "procedural":
+        pass  # a Shapes World image: no sampler ran, any request field will do
+    elif "Sampler" in params:
         fields["sampler"], fields["schedule"] = _sampler(params, origin)
     elif "Schedule type" in params:
         fields["schedule"] = _schedule(params["Schedule type"], origin)
@@ -324,11 +331,44 @@ def _request_from_parameters(text: str, origin: str) -> GenerationRequest:
         fields["width"], fields["height"] = int(match.group(1)), int(match.group(2))
     if params.get("Model"):
         fields["model"] = params["Model"]
+    if "Clip skip" in params:
+        fields["clip_skip"] = _number(params, "Clip skip", int, origin)
+    if params.get("Tiling", "").strip().lower() == "true":
+        fields["tiling"] = True
     # With hires fix, A1111 txt2img also writes Denoising strength (for the second
     # pass); only without it is the value an img2img strength.
-    if "Denoising strength" in params and not any(k.startswith("Hires") for k in params):
-        fields["strength"] = _number(params, "Denoising strength", float, origin)
+    hires = any(k.startswith("Hires") for k in params)
+    if hires:
+        fields.update(_hires_fields(params, origin))
+    if "Denoising strength" in params:
+        key = "hires_denoise" if hires else "strength"
+        fields[key] = _number(params, "Denoising strength", float, origin)
     return GenerationRequest(**fields)
+
+
+def _hires_fields(params: Mapping[str, str], origin: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if "Hires upscale" in params:
+        fields["hires_scale"] = _number(params, "Hires upscale", float, origin)
+    if "Hires resize" in params:
+        match = _SIZE.match(params["Hires resize"])
+        if match is None:
+            raise MetadataError(
+                f"{origin}: Hires resize={params['Hires resize']!r} is not WIDTHxHEIGHT"
+            )
+        fields["hires_width"] = int(match.group(1)) or None  # A1111 writes 0 for "keep ratio"
+        fields["hires_height"] = int(match.group(2)) or None
+    if "Hires steps" in params:
+        fields["hires_steps"] = _number(params, "Hires steps", int, origin)
+    if "Hires upscaler" in params:
+        name = params["Hires upscaler"].strip()
+        try:
+            fields["hires_upscaler"] = canonical_hires_upscaler(name)
+        except ValueError:
+            # An upscaler genlab does not have (an ESRGAN model): the closest it has,
+            # an image upscale, rather than refusing to read the image at all.
+            fields["hires_upscaler"] = "Latent" if name.startswith("Latent") else "Lanczos"
+    return fields
 
 
 def _sampler(params: Mapping[str, str], origin: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genlab.core.errors import InvalidRequest
-from genlab.core.samplers import canonical_sampler, canonical_schedule
+from genlab.core.samplers import canonical_hires_upscaler, canonical_sampler, canonical_schedule
 from genlab.core.text import MAX_NAME_CHARS, MAX_PROMPT_CHARS, text_problem
 
 MAX_SIDE = 4096
@@ -29,6 +29,7 @@ DEFAULT_MODEL = "procedural"
 # A1111's "Masked content" choices, in the order of its API's inpainting_fill 0..3.
 INPAINT_FILLS = ("fill", "original", "latent noise", "latent nothing")
 MAX_CLIP_SKIP = 12  # A1111's slider; a text encoder with fewer layers refuses more
+MAX_HIRES_SCALE = 4.0  # A1111's slider
 MAX_MASK_PIXELS = MAX_SIDE  # blur radius and padding: more than a side is meaningless
 
 
@@ -95,6 +96,16 @@ class GenerationRequest:
     # A1111's "Clip skip" (CLIP_stop_at_last_layers): 1 uses the text encoder's last
     # layer, 2 the one before it, … (its settings slider goes to 12).
     clip_skip: int = 1
+    tiling: bool = False  # seamless textures: circular padding in the UNet and VAE (A1111)
+    # A1111's hires fix (txt2img): generate, upscale (in latent space or as an image),
+    # then denoise again at the larger size. On when hires_scale > 1 or a hires size is
+    # given; hires_steps 0 means as many as `steps`.
+    hires_scale: float = 1.0
+    hires_width: int | None = None  # A1111 hr_resize_x/y: the final size, over the scale
+    hires_height: int | None = None
+    hires_upscaler: str = "Latent"
+    hires_steps: int = 0
+    hires_denoise: float = 0.7  # A1111's default denoising strength for the second pass
 
     def __post_init__(self) -> None:
         check_text(self.prompt, "prompt")
@@ -147,6 +158,7 @@ class GenerationRequest:
         if self.mask is not None and self.init_image is None:
             raise InvalidRequest("mask", self.mask, "needs an init_image to inpaint")
         self._check_mask_options()
+        self._check_hires_options()
         if not _is_int(self.clip_skip) or not 1 <= self.clip_skip <= MAX_CLIP_SKIP:
             raise InvalidRequest(
                 "clip_skip",
@@ -185,6 +197,83 @@ class GenerationRequest:
             for name in MASK_OPTIONS:
                 if getattr(self, name) != defaults[name]:
                     raise InvalidRequest(name, getattr(self, name), "applies only with a mask")
+
+    def _check_hires_options(self) -> None:
+        if not isinstance(self.tiling, bool):
+            raise InvalidRequest("tiling", self.tiling, "must be true or false")
+        if not _is_float(self.hires_scale) or not 1.0 <= self.hires_scale <= MAX_HIRES_SCALE:
+            raise InvalidRequest(
+                "hires_scale", self.hires_scale, f"must be a number from 1 to {MAX_HIRES_SCALE}"
+            )
+        object.__setattr__(self, "hires_scale", float(self.hires_scale))
+        for name in ("hires_width", "hires_height"):
+            value = getattr(self, name)
+            if value is not None and (
+                not _is_int(value) or value % 8 or not 8 <= value <= MAX_SIDE
+            ):
+                raise InvalidRequest(name, value, f"must be a multiple of 8 from 8 to {MAX_SIDE}")
+        if not isinstance(self.hires_upscaler, str):
+            raise InvalidRequest("hires_upscaler", self.hires_upscaler, "must be a string")
+        object.__setattr__(
+            self,
+            "hires_upscaler",
+            _canonical("hires_upscaler", self.hires_upscaler, canonical_hires_upscaler),
+        )
+        if not _is_int(self.hires_steps) or not 0 <= self.hires_steps <= MAX_STEPS:
+            raise InvalidRequest(
+                "hires_steps",
+                self.hires_steps,
+                f"must be an integer from 0 (as many as steps) to {MAX_STEPS}",
+            )
+        if not _is_float(self.hires_denoise) or not 0.0 <= self.hires_denoise <= 1.0:
+            raise InvalidRequest(
+                "hires_denoise", self.hires_denoise, "must be a number from 0 to 1"
+            )
+        object.__setattr__(self, "hires_denoise", float(self.hires_denoise))
+        if not self.hires:
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for name in HIRES_OPTIONS:
+                if getattr(self, name) != defaults[name]:
+                    raise InvalidRequest(
+                        name,
+                        getattr(self, name),
+                        "applies only with hires fix "
+                        "(hires_scale > 1, hires_width or hires_height)",
+                    )
+            return
+        if self.init_image is not None:
+            raise InvalidRequest(
+                "hires_scale",
+                self.hires_scale,
+                "hires fix is for txt2img; img2img has no hires pass",
+            )
+        if self.width is not None and self.height is not None:
+            width, height = self.hires_size(self.width, self.height)
+            if width * height * self.batch_size > MAX_BATCH_PIXELS:
+                raise InvalidRequest(
+                    "hires size*batch_size",
+                    f"{width}x{height}x{self.batch_size}",
+                    f"at most {MAX_BATCH_PIXELS} pixels per batch (memory estimate)",
+                )
+
+    @property
+    def hires(self) -> bool:
+        """Whether hires fix runs."""
+        return self.hires_scale > 1 or self.hires_width is not None or self.hires_height is not None
+
+    def hires_size(self, width: int, height: int) -> tuple[int, int]:
+        """The final size for a first pass of width x height, as A1111 computes it: a
+        given side wins (the other keeps the aspect ratio), else the scale; rounded
+        down to a multiple of 8, capped at MAX_SIDE."""
+        if self.hires_width and self.hires_height:
+            size = (self.hires_width, self.hires_height)
+        elif self.hires_width:
+            size = (self.hires_width, self.hires_width * height / width)
+        elif self.hires_height:
+            size = (self.hires_height * width / height, self.hires_height)
+        else:
+            size = (width * self.hires_scale, height * self.hires_scale)
+        return tuple(min(MAX_SIDE, max(8, int(side) // 8 * 8)) for side in size)  # type: ignore[return-value]
 
     # -- derived requests -------------------------------------------------------
 
@@ -238,6 +327,15 @@ MASK_OPTIONS = (
     "inpaint_fill",
     "inpaint_only_masked",
     "inpaint_padding",
+)
+
+
+HIRES_OPTIONS = (
+    "hires_width",
+    "hires_height",
+    "hires_upscaler",
+    "hires_steps",
+    "hires_denoise",
 )
 
 

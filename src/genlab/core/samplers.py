@@ -15,6 +15,7 @@ SAMPLERS: tuple[str, ...] = (
     "DPM++ 2M SDE",
     "DPM++ SDE",
     "DDIM",
+    "PLMS",
     "UniPC",
 )
 
@@ -51,3 +52,24 @@ def split_legacy_sampler(text: str) -> tuple[str, str]:
         if text.endswith(suffix) and text[: -len(suffix)].strip():
             return text[: -len(suffix)], schedule
     return text, "Automatic"
+
+
+# Hires fix upscalers: A1111's latent modes (name -> torch interpolate mode, antialias)
+# and image upscalers: A1111's resamplers and genlab's own (see genlab.upscale).
+LATENT_UPSCALERS: dict[str, tuple[str, bool]] = {
+    "Latent": ("bilinear", False),
+    "Latent (antialiased)": ("bilinear", True),
+    "Latent (bicubic)": ("bicubic", False),
+    "Latent (bicubic antialiased)": ("bicubic", True),
+    "Latent (nearest)": ("nearest", False),
+    "Latent (nearest-exact)": ("nearest-exact", False),
+}
+IMAGE_UPSCALERS: tuple[str, ...] = ("Lanczos", "Nearest", "bicubic", "espcn")
+HIRES_UPSCALERS: tuple[str, ...] = (*LATENT_UPSCALERS, *IMAGE_UPSCALERS)
+
+
+def canonical_hires_upscaler(name: str) -> str:
+    for known in HIRES_UPSCALERS:
+        if known.lower() == name.strip().lower():
+            return known
+    raise ValueError(f"unknown hires upscaler; valid: {', '.join(HIRES_UPSCALERS)}")

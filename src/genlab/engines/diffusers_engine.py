@@ -19,6 +19,13 @@ from genlab.core.images import open_image
 from genlab.core.request import GenerationRequest, LoadOptions
 from genlab.core.result import GenerationResult, StepCallback, StepEvent
 from genlab.devices import pick_device, pick_dtype
+from genlab.engines.hires import (
+    circular_padding,
+    is_latent,
+    start_from,
+    upscale_images,
+    upscale_latents,
+)
 from genlab.engines.inpaint import (
     blending_callback,
     blends_itself,
@@ -139,6 +146,8 @@ class DiffusersEngine:
         width, height = self._size(request, init_image)
         request = request.replace(width=width, height=height)
         self._check_size(request, mode)
+        if request.hires:
+            self._check_size(self._hires_request(request), "img2img")
         if init_image is not None:
             from PIL import Image
 
@@ -182,7 +191,10 @@ class DiffusersEngine:
             "num_inference_steps": request.steps,
             "guidance_scale": request.guidance_scale,
             "generator": generators,
-            "output_type": "pil",
+            # A latent hires upscale starts from the first pass's latents, not pixels.
+            "output_type": "latent"
+            if request.hires and is_latent(request.hires_upscaler)
+            else "pil",
         }
         if mode == "txt2img" or (mode == "inpaint" and not blend):
             kwargs.update(height=height, width=width)
@@ -203,8 +215,16 @@ class DiffusersEngine:
                 callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"]
             )
         per_step = conditioning.patched(pipe.unet) if conditioning else contextlib.nullcontext()
-        with torch.inference_mode(), per_step:
+        tiling = (
+            circular_padding(pipe.unet, pipe.vae) if request.tiling else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), per_step, tiling:
             images = pipe(**kwargs).images
+            if request.hires:
+                images = self._hires_pass(request, images, prompts, negatives, warnings, on_step)
+                extra.update(_hires_params(request))
+        if request.tiling:
+            extra["Tiling"] = True
         if plan is not None:
             # What is not masked stays the init image, pixel for pixel, as in A1111: the
             # decoder (its attention, its receptive field) would otherwise shift it.
@@ -225,6 +245,70 @@ class DiffusersEngine:
             extra_params=extra,
             warnings=tuple(dict.fromkeys(warnings)),
         )
+
+    # -- hires fix -----------------------------------------------------------------------
+
+    @staticmethod
+    def _hires_request(request: GenerationRequest) -> GenerationRequest:
+        """The second pass as an img2img-sized request (for the size and step checks)."""
+        assert request.width is not None and request.height is not None
+        width, height = request.hires_size(request.width, request.height)
+        return request.replace(
+            width=width,
+            height=height,
+            steps=request.hires_steps or request.steps,
+            strength=request.hires_denoise,
+        )
+
+    def _hires_pass(
+        self,
+        request: GenerationRequest,
+        first: Any,
+        prompts: list[str],
+        negatives: list[str],
+        warnings: list[str],
+        on_step: StepCallback | None,
+    ) -> list[Image.Image]:
+        """Upscale the first pass (latents or images) and denoise it again (img2img)."""
+        import torch
+        from PIL import Image
+
+        second = self._hires_request(request)
+        assert second.width is not None and second.height is not None
+        size = (second.width, second.height)
+        pipe = self._pipeline("img2img")
+        pipe.scheduler = make_scheduler(self.scheduler_config, request.sampler, request.schedule)
+        # Prompt schedules count the second pass's own steps, as in A1111.
+        prompt_args, conditioning = self._prompt_args(prompts, negatives, second, warnings)
+        if is_latent(request.hires_upscaler):
+            factor = self.pipe.vae_scale_factor
+            start = upscale_latents(
+                first, (size[0] // factor, size[1] // factor), request.hires_upscaler
+            )
+            start_from(pipe.scheduler, start)
+            # Only its size matters: the latents above replace its encoding.
+            images = [Image.new("RGB", size, (127, 127, 127))] * len(prompts)
+        else:
+            images = upscale_images(list(first), size, request.hires_upscaler, self.device)
+        callback = _step_reporter(pipe, on_step) if on_step is not None else None
+        if conditioning is not None:
+            callback = conditioning.callback(then=callback)
+        kwargs: dict[str, Any] = {
+            **prompt_args,
+            "image": images,
+            "strength": second.strength,
+            "num_inference_steps": second.steps,
+            "guidance_scale": request.guidance_scale,
+            "generator": [torch.Generator("cpu").manual_seed(s) for s in request.seeds()],
+            "output_type": "pil",
+        }
+        if callback is not None:
+            kwargs.update(
+                callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"]
+            )
+        per_step = conditioning.patched(pipe.unet) if conditioning else contextlib.nullcontext()
+        with per_step:
+            return pipe(**kwargs).images
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -368,6 +452,19 @@ class DiffusersEngine:
             pipe.set_progress_bar_config(disable=True)
             self._pipes[mode] = pipe
         return self._pipes[mode]
+
+
+def _hires_params(request: GenerationRequest) -> dict[str, Any]:
+    """The hires fix as A1111 writes it (processing.StableDiffusionProcessingTxt2Img)."""
+    params: dict[str, Any] = {"Denoising strength": request.hires_denoise}
+    if request.hires_width or request.hires_height:
+        params["Hires resize"] = f"{request.hires_width or 0}x{request.hires_height or 0}"
+    else:
+        params["Hires upscale"] = request.hires_scale
+    if request.hires_steps:
+        params["Hires steps"] = request.hires_steps
+    params["Hires upscaler"] = request.hires_upscaler
+    return params
 
 
 def _mode_of(pipe: Any) -> str:

@@ -18,6 +18,7 @@ from genlab.core.errors import EngineError
 from genlab.core.request import GenerationRequest
 from genlab.core.result import GenerationResult, StepCallback, StepEvent
 from genlab.prompts import expand
+from genlab.prompts.schedule import reading
 from genlab.world import WORLD_VERSION
 from genlab.world.parse import scene_from_prompt
 from genlab.world.render import render
@@ -28,7 +29,24 @@ log = logging.getLogger(__name__)
 DEFAULT_SIDE = 256
 # Request fields that change nothing here; metadata leaves them out.
 UNUSED = frozenset(
-    {"steps", "guidance_scale", "sampler", "schedule", "negative_prompt", "strength", "loras"}
+    {
+        "steps",
+        "guidance_scale",
+        "sampler",
+        "schedule",
+        "negative_prompt",
+        "strength",
+        "loras",
+        "clip_skip",
+    }
+)
+# What the A1111 text says instead: a scene is drawn in one pass, by no sampler. Readers
+# of A1111 metadata (and A1111's own PNG Info) look for Steps and Sampler to recognise
+# generation parameters; these values are true of this engine.
+PARAMETERS = {"Steps": 1, "Sampler": "procedural"}
+READING_NOTE = (
+    "Shapes World draws one fixed scene: prompt editing at its final text, "
+    "alternation at its first option, only the first AND clause"
 )
 
 
@@ -48,6 +66,11 @@ class ProceduralEngine:
             raise EngineError(
                 "the procedural engine draws from prompts only; "
                 "init_image/mask/loras need a diffusion model"
+            )
+        if request.hires or request.tiling:
+            raise EngineError(
+                "the procedural engine draws each scene once, at its size; "
+                "hires fix and tiling need a diffusion model"
             )
         width = request.width or DEFAULT_SIDE
         height = request.height or DEFAULT_SIDE
@@ -70,6 +93,10 @@ class ProceduralEngine:
 
         # 3. Result
         warnings = []
+        extra: dict[str, object] = dict(PARAMETERS)
+        if any(reading(p).strip() != p.strip() for p in prompts):
+            warnings.append(READING_NOTE)
+            extra["Prompt reading"] = "final edit, first alternative, first AND clause"
         if unknown:
             warnings.append(f"ignored words not in Shapes World's vocabulary: {', '.join(unknown)}")
             log.info(warnings[-1])
@@ -84,6 +111,7 @@ class ProceduralEngine:
             model_hash=self.model_hash,
             timings={"generate_s": time.perf_counter() - started},
             unused=UNUSED,
+            extra_params=extra,
             warnings=tuple(warnings),
         )
 

@@ -34,6 +34,9 @@ SAMPLER_CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
     # without the optional torchsde dependency is DPMSolverSinglestep (projects differ).
     "DPM++ SDE": ("DPMSolverSinglestepScheduler", {}),
     "DDIM": ("DDIMScheduler", {}),
+    # A1111's PLMS is the pseudo linear multistep method; diffusers' PNDM runs it with
+    # its Runge-Kutta warm-up skipped, as Stable Diffusion's own configs do.
+    "PLMS": ("PNDMScheduler", {"skip_prk_steps": True}),
     "UniPC": ("UniPCMultistepScheduler", {}),
 }
 assert set(SAMPLER_CLASSES) == set(SAMPLERS)

@@ -37,6 +37,7 @@ SAMPLER_ALIASES: dict[str, list[str]] = {
     "DPM++ 2M SDE": ["k_dpmpp_2m_sde"],
     "DPM++ SDE": ["k_dpmpp_sde"],
     "DDIM": ["ddim"],
+    "PLMS": ["plms"],
     "UniPC": ["unipc"],
 }
 _BY_ALIAS = {alias: name for name, aliases in SAMPLER_ALIASES.items() for alias in aliases}

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from genlab.core.errors import InvalidRequest
+from genlab.prompts.schedule import reading
 from genlab.prompts.syntax import plain_text
 from genlab.world.scene import (
     ObjectSpec,
@@ -34,7 +35,9 @@ from genlab.world.scene import (
 )
 from genlab.world.vocab import COLOURS, LIGHTINGS, MAX_OBJECTS, SHAPES, SIZES, STYLES, lexicon
 
-_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+|[.;,]")
+# A number with a point ("0.3", a weight or a `when` left as text) is one token, so
+# that it is never read as two counts.
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+(?:\.\d+)?|\.\d+|[.;,]")
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,10 @@ def scene_from_prompt(text: str, rng: random.Random) -> tuple[Scene, list[str]]:
 
 
 def plain_words(text: str) -> list[str]:
-    """Lower-case tokens with A1111 weights, brackets and BREAK removed."""
-    text = plain_text(text)
+    """Lower-case tokens with A1111 weights, brackets and BREAK removed. A scene has
+    no steps: prompt editing reads as its final text, alternation as its first
+    option, and of `A AND B` only A is drawn (`prompts.schedule.reading`)."""
+    text = plain_text(reading(text))
     return _TOKEN.findall(text.lower().replace("-", " ").replace("_", " "))
 
 
@@ -109,7 +114,7 @@ def _phrases(words: list[str]) -> list[tuple[str, str, str]]:
                 i += n
                 break
         else:
-            kind = "count" if words[i].isdigit() else "unknown"
+            kind = "count" if words[i].isdigit() else "unknown"  # "0.3" is no count
             found.append((kind, words[i] if kind == "count" else "", words[i]))
             i += 1
     return found
@@ -149,6 +154,8 @@ class _Reader:
                     wants_colour = True
             elif kind == "size":
                 self.sizes.append(value)
+            elif kind == "count" and not _counts_something(phrases[at + 1 :]):
+                self._unknown(words)  # a stray number ("a red circle 5") counts nothing
             elif kind == "count":
                 if self.count or self.sizes or self.colours:
                     self._flush()
@@ -227,6 +234,14 @@ def _starts_object(rest: list[tuple[str, str, str]]) -> bool:
     for kind, _, _ in rest:
         if kind not in ("filler", "size"):
             return kind in ("shape", "shapes")
+    return False
+
+
+def _counts_something(rest: list[tuple[str, str, str]]) -> bool:
+    """Whether a count is followed by what it counts: a shape or its adjectives."""
+    for kind, _, _ in rest:
+        if kind != "filler":
+            return kind in ("shape", "shapes", "size", "colour")
     return False
 
 
