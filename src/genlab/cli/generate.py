@@ -21,6 +21,7 @@ console = Console(highlight=False)
 
 Opt = typer.Option
 FILLS = ", ".join(INPAINT_FILLS)
+UPSCALERS = "Latent, Latent (bicubic), …, Lanczos, Nearest, bicubic, espcn"
 
 
 @user_errors
@@ -47,9 +48,15 @@ def generate(
     only_masked: Annotated[bool, Opt("--inpaint-only-masked", help="Mask's box only.")] = False,
     inpaint_padding: Annotated[int | None, Opt(help="Pixels around that box.")] = None,
     lora: Annotated[list[str] | None, Opt(help="file.safetensors[:weight], repeatable.")] = None,
-    from_image: Annotated[
-        Path | None, Opt("--from", help="Regenerate from an image's metadata.")
-    ] = None,
+    clip_skip: Annotated[int | None, Opt(help="1: last CLIP layer, 2: the one before…")] = None,
+    tiling: Annotated[bool, Opt(help="Seamless images that tile.")] = False,
+    hires_scale: Annotated[float | None, Opt(help="Hires fix: upscale by (1-4).")] = None,
+    hires_width: Annotated[int | None, Opt(help="Hires fix to this width.")] = None,
+    hires_height: Annotated[int | None, Opt(help="Hires fix to this height.")] = None,
+    hires_upscaler: Annotated[str | None, Opt(help=f"{UPSCALERS}.")] = None,
+    hires_steps: Annotated[int | None, Opt(help="Second-pass steps (0: --steps).")] = None,
+    hires_denoise: Annotated[float | None, Opt(help="Second-pass strength (0.7).")] = None,
+    from_image: Annotated[Path | None, Opt("--from", help="Regenerate from an image.")] = None,
     out: Annotated[Path, Opt("--out", "-o", help="Output folder.")] = Path("outputs"),
     image_format: Annotated[str, Opt("--format", help="png, jpg or webp.")] = "png",
     grid: Annotated[bool, Opt(help="Also write a labelled grid for batches.")] = True,
@@ -65,24 +72,40 @@ def generate(
     from genlab.services.outputs import check_output_folder
 
     check_output_folder(out)  # before any work: a bad --out is found in a second
-
-    # The flags, in GenerationRequest's and LoadOptions' field names.
-    texts = dict(prompt=prompt, negative_prompt=negative_prompt, model=model)
-    size = dict(width=width, height=height, batch_size=batch_size, seed=seed, steps=steps)
-    sampling = dict(guidance_scale=guidance_scale, sampler=sampler, schedule=schedule)
-    images = dict(init_image=_text(init_image), mask=_text(mask), strength=strength)
-    images.update(_mask_options(mask_blur, mask_invert, inpaint_fill, only_masked, inpaint_padding))
-    loras = tuple(lora) if lora else None
-    overrides = {**texts, **size, **sampling, **images, "loras": loras}
-    request, only = build_request(overrides, from_image)
-    memory = dict(attention_slicing=attention_slicing, cpu_offload=cpu_offload)
-    files = dict(config=config, allow_pickle=allow_pickle)
-    load = LoadOptions(device=device, dtype=dtype, **files, **memory)
+    flags = dict(locals())  # every flag by its parameter name
+    request, only = build_request(request_overrides(flags), from_image)
+    load = LoadOptions(**{name: flags[name] for name in LOAD_FLAGS})
     result = run_with_progress(request, load)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {shown(warning)}")
     saved = save_result(result, out, image_format=image_format, grid=grid, only=only)
     print_saved(result, saved)
+
+
+# Flags spelled as GenerationRequest's and LoadOptions' fields.
+SAME_NAME = (
+    *("prompt", "negative_prompt", "model", "width", "height", "batch_size", "seed"),
+    *("steps", "guidance_scale", "sampler", "schedule", "strength", "clip_skip"),
+    *("mask_blur", "inpaint_fill", "inpaint_padding"),
+    *("hires_scale", "hires_width", "hires_height", "hires_upscaler", "hires_steps"),
+    "hires_denoise",
+)
+LOAD_FLAGS = ("device", "dtype", "config", "allow_pickle", "attention_slicing", "cpu_offload")
+
+
+def request_overrides(flags: dict[str, Any]) -> dict[str, Any]:
+    """The request's flags in GenerationRequest's field names. A flag not given, or a
+    switch left off, is None, so that the value --from read stands."""
+    fields = {name: flags[name] for name in SAME_NAME}
+    fields.update(
+        init_image=_text(flags["init_image"]),
+        mask=_text(flags["mask"]),
+        loras=tuple(flags["lora"]) if flags["lora"] else None,
+        inpaint_only_masked=flags["only_masked"] or None,
+        mask_invert=flags["mask_invert"] or None,
+        tiling=flags["tiling"] or None,
+    )
+    return fields
 
 
 def run_with_progress(request: GenerationRequest, load: LoadOptions) -> GenerationResult:
@@ -99,20 +122,6 @@ def run_with_progress(request: GenerationRequest, load: LoadOptions) -> Generati
             progress.update(task, completed=event.step, total=event.total)
 
         return generate(request, load=load, on_step=on_step, engines=engines)
-
-
-def _mask_options(
-    blur: int | None, invert: bool, fill: str | None, only_masked: bool, padding: int | None
-) -> dict[str, Any]:
-    """The mask flags in GenerationRequest's names; a switch left off is None, so that
-    the value --from read stands."""
-    return dict(
-        mask_blur=blur,
-        mask_invert=invert or None,
-        inpaint_fill=fill,
-        inpaint_only_masked=only_masked or None,
-        inpaint_padding=padding,
-    )
 
 
 def _text(path: Path | None) -> str | None:

@@ -218,8 +218,9 @@ class DiffusersEngine:
         tiling = (
             circular_padding(pipe.unet, pipe.vae) if request.tiling else contextlib.nullcontext()
         )
-        with torch.inference_mode(), per_step, tiling:
-            images = pipe(**kwargs).images
+        with torch.inference_mode(), tiling:
+            with per_step:  # the first pass's conditioning only
+                images = pipe(**kwargs).images
             if request.hires:
                 images = self._hires_pass(request, images, prompts, negatives, warnings, on_step)
                 extra.update(_hires_params(request))
