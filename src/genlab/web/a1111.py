@@ -88,7 +88,39 @@ def request_fields(body: dict[str, Any], *, img2img: bool) -> tuple[dict[str, An
         fields["strength"] = body["denoising_strength"]
     if img2img and body.get("mask"):
         fields.update(mask_fields(body))
+    if "CLIP_stop_at_last_layers" in overrides:
+        fields["clip_skip"] = overrides["CLIP_stop_at_last_layers"]
+    if body.get("tiling") is not None:
+        fields["tiling"] = body["tiling"]
+    if not img2img:
+        fields.update(hires_fields(body))
     return {k: v for k, v in fields.items() if v is not None}, int(body.get("n_iter") or 1)
+
+
+def hires_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """GenerationRequest's hires fix from A1111's enable_hr and hr_* fields (ignored, as
+    A1111 ignores them, unless enable_hr is true); denoising_strength is the second
+    pass's there."""
+    enable = body.get("enable_hr", False)
+    if not isinstance(enable, bool):
+        raise InvalidRequest("enable_hr", enable, "must be true or false")
+    if not enable:
+        return {}
+    upscaler = body.get("hr_upscaler") or "Latent"
+    fields: dict[str, Any] = {
+        "hires_scale": 2.0 if body.get("hr_scale") is None else body["hr_scale"],
+        # A1111's "None" upscaler leaves the resize to a plain Lanczos resample.
+        "hires_upscaler": "Lanczos" if upscaler == "None" else upscaler,
+        "hires_steps": body.get("hr_second_pass_steps") or 0,
+        "hires_denoise": body.get("denoising_strength"),
+    }
+    for axis, name in (("x", "hires_width"), ("y", "hires_height")):
+        value = body.get(f"hr_resize_{axis}")
+        if value:  # 0, A1111's default, means "use hr_scale"
+            fields[name] = value
+    if fields.get("hires_width") or fields.get("hires_height"):
+        fields["hires_scale"] = 1.0  # a given size wins over the scale, as in A1111
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def mask_fields(body: dict[str, Any]) -> dict[str, Any]:
