@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from genlab import GenerationRequest
+from genlab.core.errors import InvalidRequest
 from genlab.engines import load_engine
 from genlab.engines.conditioning import StepConditioning
 from genlab.engines.diffusers_engine import DiffusersEngine
@@ -122,3 +123,22 @@ def test_clip_skip_changes_the_conditioning_and_is_recorded(engine) -> None:
         GenerationRequest("a red circle", model=engine.model, seed=1, steps=1, clip_skip=2)
     )
     assert result.extra_params["Clip skip"] == 2
+
+
+def test_too_many_and_clauses_are_refused(engine) -> None:
+    prompt = " AND ".join(["a red circle"] * 9)
+    with pytest.raises(InvalidRequest, match="at most 8 AND clauses, not 9"):
+        engine.generate(GenerationRequest(prompt, model=engine.model, seed=1, steps=1))
+
+
+def test_and_clauses_count_in_the_memory_check(tiny_sd_dir: Path) -> None:
+    from genlab.engines.memory import activation_bytes
+
+    probe = load_engine(str(tiny_sd_dir))
+    # Room for the [uncond, cond] batch of one image, not for four clauses' predictions.
+    budget = activation_bytes(probe.pipe, 16, 16, 1, cfg=True) + 1
+    tight = DiffusersEngine(str(tiny_sd_dir), memory_budget=budget)
+    fields = {"model": tight.model, "seed": 1, "steps": 1}
+    tight.generate(GenerationRequest("a red circle", **fields))
+    with pytest.raises(InvalidRequest, match="GiB"):
+        tight.generate(GenerationRequest("a AND b AND c AND d", **fields))

@@ -39,7 +39,7 @@ from genlab.engines.memory import MEMORY_SHARE, activation_bytes, free_memory
 from genlab.engines.schedulers import accepted_samplers, make_scheduler, scheduler_config
 from genlab.engines.sources import hub_snapshot, resolve_source, short_hash
 from genlab.prompts import expand, plain_text
-from genlab.prompts.schedule import reading
+from genlab.prompts.schedule import reading, split_and
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Each AND clause is one more UNet prediction per step; A1111 sets no limit, but a
+# prompt of hundreds of clauses would be a denial of service rather than a picture.
+MAX_AND_CLAUSES = 8
 # A1111 rounds an init image's size down to a multiple of 8 when no size is given.
 INIT_SIZE_MULTIPLE = 8
 
@@ -165,6 +168,7 @@ class DiffusersEngine:
         seeds = request.seeds()
         prompts = [expand(request.prompt, seed) for seed in seeds]
         negatives = [expand(request.negative_prompt, seed) for seed in seeds]
+        self._check_clauses(request, prompts)
         prompt_args, conditioning = self._prompt_args(prompts, negatives, request, warnings)
 
         # 3. Scheduler and LoRAs for this request. A UNet that diffusers' inpainting
@@ -361,13 +365,22 @@ class DiffusersEngine:
                 "so that one step runs",
             )
         assert request.width is not None and request.height is not None
-        needed = activation_bytes(
-            self.pipe,
-            request.width,
-            request.height,
-            request.batch_size,
-            cfg=request.guidance_scale > 1,
-        )
+        self._check_memory(request, request.batch_size, cfg=request.guidance_scale > 1)
+
+    def _check_clauses(self, request: GenerationRequest, prompts: list[str]) -> None:
+        """AND runs the UNet once per clause (and once unconditioned): few clauses, and
+        memory for that batch."""
+        clauses = max(len(split_and(p)) for p in prompts)
+        if clauses > MAX_AND_CLAUSES:
+            raise InvalidRequest(
+                "prompt", request.prompt, f"at most {MAX_AND_CLAUSES} AND clauses, not {clauses}"
+            )
+        if clauses > 1:
+            self._check_memory(request, request.batch_size * (clauses + 1), cfg=False)
+
+    def _check_memory(self, request: GenerationRequest, batch: int, *, cfg: bool) -> None:
+        assert request.width is not None and request.height is not None
+        needed = activation_bytes(self.pipe, request.width, request.height, batch, cfg=cfg)
         budget = self.memory_budget
         if budget is None:
             budget = int(free_memory(self.device) * MEMORY_SHARE)
