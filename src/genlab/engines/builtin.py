@@ -46,11 +46,11 @@ class BuiltinEngine(DiffusersEngine):
         words = _WORD.findall(plain_text(prompt).lower())
         return list(dict.fromkeys(w for w in words if w not in self.known_words))
 
-    def _prompt_args(self, prompts, negatives, warnings) -> dict[str, Any]:
+    def _prompt_args(self, prompts, negatives, request, warnings) -> tuple[dict[str, Any], Any]:
         unknown = list(dict.fromkeys(w for p in prompts for w in self.unknown_words(p)))
         if unknown:
             warnings.append(
                 f"words the built-in model never saw in training: {', '.join(unknown)} "
                 "(it knows Shapes World's colours, shapes, sizes, positions, lighting, styles)"
             )
-        return super()._prompt_args(prompts, negatives, warnings)
+        return super()._prompt_args(prompts, negatives, request, warnings)
