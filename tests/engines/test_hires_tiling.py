@@ -122,3 +122,22 @@ def test_tiling_pads_circularly_during_the_call_only(engine) -> None:
 def test_procedural_refuses_hires_and_tiling() -> None:
     with pytest.raises(EngineError, match="hires fix and tiling need a diffusion model"):
         ProceduralEngine().generate(GenerationRequest("a red circle", seed=1, tiling=True))
+
+
+def test_latent_hires_and_composition_on_the_builtin_model() -> None:
+    """The built-in UNet has 8 latent channels, which diffusers' img2img cannot take as
+    latents: the latent upscale must start the second pass all the same."""
+    builtin = load_engine("builtin")
+    req = GenerationRequest(
+        "a red circle AND a blue square:0.5",
+        model="builtin",
+        seed=1,
+        steps=2,
+        width=32,
+        height=32,
+        hires_scale=2,
+        hires_denoise=0.5,
+    )
+    result = builtin.generate(req)
+    assert result.images[0].size == (64, 64)
+    assert "Hires upscaler: Latent" in infotext(result, 0)
