@@ -141,3 +141,12 @@ def test_latent_hires_and_composition_on_the_builtin_model() -> None:
     result = builtin.generate(req)
     assert result.images[0].size == (64, 64)
     assert "Hires upscaler: Latent" in infotext(result, 0)
+
+
+def test_the_second_pass_is_checked_as_the_size_it_runs_at(engine) -> None:
+    # 1024 x 2 = 2048 px a side, batch 2: within the per-batch pixel budget; the second
+    # pass must not be mistaken for a request to hires-fix 2048 px again.
+    req = request(engine, width=1024, height=1024, batch_size=2, hires_scale=2)
+    second = engine._hires_request(req)
+    assert (second.width, second.height, second.hires) == (2048, 2048, False)
+    assert second.steps == req.steps and second.strength == req.hires_denoise

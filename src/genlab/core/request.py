@@ -289,6 +289,11 @@ class GenerationRequest:
             raise ValueError("resolve the seed first (with_seed)")
         return [(self.seed + i) % SEED_LIMIT for i in range(self.batch_size)]
 
+    def without_hires(self) -> GenerationRequest:
+        """The same request with hires fix off (every hires field at its default)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return self.replace(**{name: defaults[name] for name in ("hires_scale", *HIRES_OPTIONS)})
+
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)
 

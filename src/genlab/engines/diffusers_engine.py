@@ -258,7 +258,7 @@ class DiffusersEngine:
         """The second pass as an img2img-sized request (for the size and step checks)."""
         assert request.width is not None and request.height is not None
         width, height = request.hires_size(request.width, request.height)
-        return request.replace(
+        return request.without_hires().replace(
             width=width,
             height=height,
             steps=request.hires_steps or request.steps,
@@ -423,7 +423,10 @@ class DiffusersEngine:
 
             if is_dynamic(prompts, negatives, request.steps):
                 conditioning = StepConditioning(
-                    prompts, negatives, request.steps, lambda texts: encode(texts, texts)[0]
+                    prompts,
+                    negatives,
+                    request.steps,
+                    lambda texts: encode(texts, [""] * len(texts))[0],
                 )
                 return conditioning.start(), conditioning
             positive, negative = encode(prompts, negatives)
