@@ -315,9 +315,7 @@ class GenerationRequest:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(str(key) for key in set(data) - known)
         if unknown:
-            raise InvalidRequest(
-                "request", ", ".join(unknown), f"unknown fields; known: {', '.join(sorted(known))}"
-            )
+            raise InvalidRequest("request", ", ".join(unknown), _unknown_fields(unknown, known))
         if "prompt" not in data:
             raise InvalidRequest("prompt", None, "missing; every request has a prompt")
         data = dict(data)
@@ -342,6 +340,18 @@ HIRES_OPTIONS = (
     "hires_steps",
     "hires_denoise",
 )
+
+
+def _unknown_fields(unknown: list[str], known: set[str]) -> str:
+    """What to say about fields a request does not have: the likely intended ones, or
+    the vocabulary's core (the whole list is too long for a one-line error)."""
+    import difflib
+
+    close = [m for name in unknown for m in difflib.get_close_matches(name, known, n=1)]
+    if close:
+        return f"unknown fields; did you mean: {', '.join(dict.fromkeys(close))}"
+    core = ("prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "seed")
+    return f"unknown fields; known: {', '.join(core)}, … ({len(known)} in all)"
 
 
 def _is_int(value: object) -> bool:
