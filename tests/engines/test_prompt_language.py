@@ -142,3 +142,18 @@ def test_and_clauses_count_in_the_memory_check(tiny_sd_dir: Path) -> None:
     tight.generate(GenerationRequest("a red circle", **fields))
     with pytest.raises(InvalidRequest, match="GiB"):
         tight.generate(GenerationRequest("a AND b AND c AND d", **fields))
+
+
+def test_too_many_different_step_texts_are_refused_before_encoding() -> None:
+    encoded: list[list[str]] = []
+
+    def encode(texts):
+        encoded.append(texts)
+        return torch.zeros(len(texts), 1, 1)
+
+    # Alternations of 2, 3, 5 and 7 options repeat only every 210 steps: 210 texts.
+    prompt = "[a|b] [c|d|e] [f|g|h|i|j] [k|l|m|n|o|p|q]"
+    StepConditioning([prompt], [""], 210, encode)
+    with pytest.raises(InvalidRequest, match="at most 256"):
+        StepConditioning([prompt + " [r|s|t|u|v|w|x|y|z|ab|cd]"], [""], 1000, encode)
+    assert len(encoded) == 1

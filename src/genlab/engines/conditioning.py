@@ -23,8 +23,10 @@ from typing import Any
 
 import torch
 
+from genlab.core.errors import InvalidRequest
 from genlab.prompts.schedule import schedule, split_and, text_at
 
+MAX_STEP_TEXTS = 256
 StepEnd = Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]
 Encode = Callable[[list[str]], torch.Tensor]  # texts -> (N, L, D), one L for all
 
@@ -54,6 +56,15 @@ class StepConditioning:
         self.width = max(len(c) for c in clauses)  # clauses per image; fewer get weight 0
         texts = {t for entries in self.negatives for _, t in entries}
         texts |= {t for c in clauses for entries, _ in c for _, t in entries}
+        if len(texts) > MAX_STEP_TEXTS:
+            # Every distinct text is encoded: a few alternations over many steps can ask
+            # for hundreds, each as long as a prompt may be.
+            raise InvalidRequest(
+                "prompt",
+                prompts[0],
+                f"editing and alternation make {len(texts)} different texts over "
+                f"{steps} steps; at most {MAX_STEP_TEXTS}",
+            )
         order = sorted(texts)
         embeds = encode(order)
         self.embeds = {text: embeds[i] for i, text in enumerate(order)}  # text -> (L, D)
