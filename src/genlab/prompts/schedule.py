@@ -22,6 +22,7 @@ whole prompt literal. Pure Python: the procedural engine reads prompts with it t
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -104,8 +105,12 @@ def reading(prompt: str) -> str:
 # -- parsing -----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=32)
 def _nodes(text: str) -> tuple[list, bool]:
-    """The parse tree and whether it holds editing or alternation."""
+    """The parse tree and whether it holds editing or alternation. Cached: a batch
+    reads the same prompt once per image, and the trees are never changed."""
+    if "[" not in text or (":" not in text and "|" not in text):
+        return [text], False  # no construct possible: skip the parse
     try:
         nodes = _Parser(text).top()
     except _Literal:
