@@ -119,8 +119,15 @@ def mask_fields(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def info(job: Job, images: list[Image], request: dict[str, Any], model_hash: str | None) -> str:
-    """The `info` JSON string of a txt2img/img2img answer (A1111's Processed.js())."""
+def info(
+    job: Job,
+    images: list[Image],
+    request: dict[str, Any],
+    model_hash: str | None,
+    styles: list[str] | None = None,
+) -> str:
+    """The `info` JSON string of a txt2img/img2img answer (A1111's Processed.js());
+    `styles` are the names of the prompt styles merged into the prompts."""
     seeds = [image.seed for image in images]
     started = job.started_at or job.created_at
     first = images[0] if images else None
@@ -153,9 +160,9 @@ def info(job: Job, images: list[Image], request: dict[str, Any], model_hash: str
             "extra_generation_params": _extra(request),
             "index_of_first_image": 0,
             "infotexts": [image.parameters for image in images],
-            "styles": [],
+            "styles": list(styles or []),
             "job_timestamp": started.strftime("%Y%m%d%H%M%S"),
-            "clip_skip": 1,
+            "clip_skip": request.get("clip_skip") or 1,
             "is_using_inpainting_conditioning": bool(request.get("mask")),
             "version": _version(),
         }

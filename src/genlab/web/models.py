@@ -156,3 +156,13 @@ class Option(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)  # JSON
+
+
+class PromptStyle(Base):
+    """A style clients imported (A1111's styles.csv): text merged into prompts."""
+
+    __tablename__ = "prompt_styles"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    negative_prompt: Mapped[str] = mapped_column(Text, default="")

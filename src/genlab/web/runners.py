@@ -38,6 +38,7 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
     data = queue.payload(job)
     stored_request = GenerationRequest.from_dict(data["request"])
     n_iter = int(data.get("n_iter", 1))
+    image_format = data.get("format", "png")
     # The engine reads inputs by absolute path; metadata keeps the data-folder path.
     inputs = {
         name: str(worker.store.resolve(value))
@@ -62,7 +63,7 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
         )
         result = dataclasses.replace(result, request=shown)
         for i in range(len(result.images)):
-            item = gallery.store_generated(worker.store, result, i)
+            item = gallery.store_generated(worker.store, result, i, image_format=image_format)
             context.stored.append(item.file)
             new.append(item)
     return new

@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from genlab.core.errors import InvalidRequest
 from genlab.core.request import check_json_texts
-from genlab.web import a1111, jobs, options, queue
+from genlab.services.styles import apply_styles
+from genlab.web import a1111, jobs, options, queue, styles
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.models import FINISHED_STATES
 from genlab.web.progress import TERMINAL_EVENTS
@@ -126,8 +127,7 @@ async def _generate(
     # Prompts, sampler names and the extra fields A1111 clients send (echoed back in
     # `parameters`) must encode; images are base64, checked as uploads.
     check_json_texts(body.model_dump(exclude={"init_images", "mask"}))
-    fields, n_iter = a1111.request_fields(body.model_dump(), img2img=img2img)
-    job_id = await run_in_threadpool(_create, studio, user_id, body, fields, n_iter)
+    job_id = await run_in_threadpool(_create, studio, user_id, body, img2img)
     studio.hub.wake()
     with studio.hub.subscribe(job_id) as subscription:
         state = await run_in_threadpool(_state, studio, job_id)
@@ -146,8 +146,6 @@ def _refuse_unsupported(body: Txt2ImgRequest) -> None:
     """Say so rather than silently ignore what would change the images."""
     if body.subseed_strength:
         raise InvalidRequest("subseed_strength", body.subseed_strength, "variation seeds: use 0")
-    if body.styles:
-        raise InvalidRequest("styles", body.styles, "this server has no saved prompt styles")
     extra = body.model_extra or {}
     for name in ("enable_hr", "restore_faces", "tiling"):
         if extra.get(name):
@@ -156,9 +154,20 @@ def _refuse_unsupported(body: Txt2ImgRequest) -> None:
         raise InvalidRequest("script_name", extra["script_name"], "scripts are not supported")
 
 
-def _create(
-    studio: Studio, user_id: int, body: Txt2ImgRequest, fields: dict[str, Any], n_iter: int
-) -> int:
+def _create(studio: Studio, user_id: int, body: Txt2ImgRequest, img2img: bool) -> int:
+    with studio.sessions() as session:
+        # As A1111: styles are merged into the prompts before anything else reads them,
+        # and override_settings apply to this request only.
+        applied = styles.resolve(session, body.styles)
+        run_options = options.request_options(session, body.override_settings)
+    given = body.model_dump()
+    given["prompt"], given["negative_prompt"] = apply_styles(
+        body.prompt, body.negative_prompt, applied
+    )
+    fields, n_iter = a1111.request_fields(given, img2img=img2img)
+    clip_skip = run_options[options.CLIP_SKIP_OPTION]
+    if "clip_skip" in jobs.REQUEST_FIELDS and "clip_skip" not in fields and clip_skip != 1:
+        fields["clip_skip"] = clip_skip  # the option, for requests that set no clip skip
     init_image = mask = None
     limit = studio.settings.max_upload_bytes
     if isinstance(body, Img2ImgRequest):
@@ -177,6 +186,8 @@ def _create(
             n_iter=n_iter,
             init_image=init_image,
             mask=mask,
+            image_format=run_options[options.FORMAT_OPTION],
+            styles=[style.name for style in applied],
         )
         return job.id
 
@@ -199,7 +210,8 @@ def _answer(
             status = 500 if error.startswith("internal error") else 422
             raise HTTPException(status_code=status, detail=error)
         images = list(job.images)
-        request = queue.payload(job).get("request", {})
+        payload = queue.payload(job)
+        request = payload.get("request", {})
         model_hash = None
         if images:
             model_hash = parse_parameters(images[0].parameters).params.get("Model hash")
@@ -209,7 +221,7 @@ def _answer(
         return GenerationResponse(
             images=encoded if send_images else [],
             parameters=parameters,
-            info=a1111.info(job, images, request, model_hash),
+            info=a1111.info(job, images, request, model_hash, payload.get("styles", [])),
         )
 
 
@@ -259,5 +271,7 @@ def get_options(session: SessionDep) -> dict[str, Any]:
 
 @router.post("/options")
 def set_options(values: Annotated[dict[str, Any], Body()], session: SessionDep) -> None:
-    """Set options; sd_model_checkpoint switches the model jobs use by default."""
+    """Set options, all or none (a bad value is a 422 naming it and what is allowed);
+    sd_model_checkpoint switches the model jobs use by default, samples_format the
+    format images are stored and sent in. Unknown names are stored as given."""
     options.set_options(session, values)

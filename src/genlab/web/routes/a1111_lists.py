@@ -14,6 +14,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from genlab.services import catalog, tools
+from genlab.web import styles
+from genlab.web.deps import SessionDep, StudioDep
+from genlab.web.settings import LOOPBACK_HOSTS
 
 router = APIRouter(prefix="/sdapi/v1", tags=["a1111"])
 
@@ -57,9 +60,66 @@ def latent_upscale_modes() -> list[dict[str, str]]:
     return []  # genlab upscales images, not latents
 
 
+class PromptStyleItem(BaseModel):
+    name: str
+    prompt: str
+    negative_prompt: str
+
+
 @router.get("/prompt-styles")
-def prompt_styles() -> list[dict[str, str]]:
-    return []  # no saved styles (a request that names styles is refused with a 422)
+def prompt_styles(session: SessionDep) -> list[PromptStyleItem]:
+    """genlab's descriptor presets ("lighting: soft light", …) and imported styles;
+    txt2img and img2img take these names in `styles`."""
+    return [
+        PromptStyleItem(name=s.name, prompt=s.prompt, negative_prompt=s.negative_prompt)
+        for s in styles.all_styles(session).values()
+    ]
+
+
+@router.get("/cmd-flags")
+def cmd_flags(studio: StudioDep) -> dict[str, Any]:
+    """A1111's command-line flags with the values that describe this server. Folders
+    are not shown (null), as the upscaler list shows no server paths."""
+    settings = studio.settings
+    return {
+        **dict.fromkeys(_FOLDER_FLAGS),
+        **dict.fromkeys(_OFF_FLAGS, False),
+        "api": True,
+        "nowebui": False,  # the studio pages are served beside the API
+        "listen": settings.host not in LOOPBACK_HOSTS,
+        "server_name": settings.host,
+        "port": settings.port,
+        "api_auth": "token" if settings.token else None,
+        "gradio_auth": None,
+        "disable_safe_unpickle": False,  # pickled checkpoints need --allow-pickle
+        "no_download_sd_model": True,  # models are never downloaded by the server
+        "skip_version_check": True,
+        "hide_ui_dir_config": True,
+        "freeze_settings": False,
+        "subpath": None,
+        "cors_allow_origins": None,
+        "cors_allow_origins_regex": None,
+        "tls_keyfile": None,
+        "tls_certfile": None,
+        "device_id": None,
+        "use_cpu": [],
+    }
+
+
+# Flags that name folders: genlab keeps data in its data folder and shows no paths.
+_FOLDER_FLAGS = (
+    *("data_dir", "models_dir", "ckpt_dir", "ckpt", "vae_dir", "vae_path", "embeddings_dir"),
+    *("hypernetwork_dir", "lora_dir", "styles_file", "ui_config_file", "ui_settings_file"),
+    *("gfpgan_models_path", "codeformer_models_path", "esrgan_models_path"),
+    *("realesrgan_models_path", "clip_models_path"),
+)
+# Switches for features genlab does not have, or behaviour it does not change.
+_OFF_FLAGS = (
+    *("share", "lowvram", "medvram", "medvram_sdxl", "lowram", "xformers", "force_enable_xformers"),
+    *("opt_sdp_attention", "no_half", "no_half_vae", "upcast_sampling", "autolaunch"),
+    *("enable_insecure_extension_access", "disable_all_extensions", "api_log", "allow_code"),
+    *("ui_debug_mode", "administrator", "disable_console_progressbars", "reinstall_torch"),
+)
 
 
 @router.get("/embeddings")
