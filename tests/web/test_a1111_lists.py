@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 
 EMPTY_LISTS = (
     "latent-upscale-modes",
-    "prompt-styles",
     "hypernetworks",
     "face-restorers",
     "realesrgan-models",

@@ -61,6 +61,8 @@ def checked_options(values: dict[str, Any]) -> dict[str, Any]:
         check_name(key, "option")
         check_json_texts(value, key)  # stored, then read back by every client
         value = check_option(key, value)
+        if key == MODEL_OPTION:
+            value = check_model(value)
         if len(json.dumps(value)) > MAX_VALUE_CHARS:
             raise InvalidRequest(
                 key, value, f"an option's JSON is at most {MAX_VALUE_CHARS} characters"
