@@ -169,6 +169,36 @@ def info(
     )
 
 
+def interrupted_info(info_json: str, partial: list[str]) -> str:
+    """An interrupted job's info: its infotexts are the partial images' own (each says
+    "Interrupted: at step N of M"), and `interrupted` is true."""
+    import io
+
+    from PIL import Image as PILImage
+
+    data = json.loads(info_json)
+    texts = []
+    for encoded in partial:  # written by this server's worker, so safe to decode
+        with PILImage.open(io.BytesIO(base64.b64decode(encoded))) as image:
+            texts.append(str(image.info.get("parameters", "")))
+    seeds = [_seed_of(text) for text in texts]
+    data.update(
+        interrupted=True,
+        infotexts=texts,
+        all_seeds=[s for s in seeds if s is not None] or data["all_seeds"],
+        all_prompts=[data["prompt"]] * len(texts),
+        all_negative_prompts=[data["negative_prompt"]] * len(texts),
+    )
+    return json.dumps(data)
+
+
+def _seed_of(text: str) -> int | None:
+    from genlab.core.metadata import parse_parameters
+
+    seed = parse_parameters(text).params.get("Seed") if text else None
+    return int(seed) if seed and seed.isdigit() else None
+
+
 def _extra(request: dict[str, Any]) -> dict[str, Any]:
     schedule = request.get("schedule")
     return {"Schedule type": schedule} if schedule and schedule != "Automatic" else {}

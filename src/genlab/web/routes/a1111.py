@@ -23,6 +23,7 @@ from genlab.web.studio import Studio
 from genlab.web.uploads import decode_base64, metadata_image
 
 router = APIRouter(prefix="/sdapi/v1", tags=["a1111"])
+PARTIAL_WAIT_S = 1.0  # for a cancelled job's event after its state was read
 WAIT_POLL_S = 5.0  # re-read the job's state this often while waiting, whatever the hub says
 
 
@@ -129,17 +130,27 @@ async def _generate(
     check_json_texts(body.model_dump(exclude={"init_images", "mask"}))
     job_id = await run_in_threadpool(_create, studio, user_id, body, img2img)
     studio.hub.wake()
+    partial: list[str] = []  # what an interrupted job had made (its cancelled event)
     with studio.hub.subscribe(job_id) as subscription:
         state = await run_in_threadpool(_state, studio, job_id)
         while state not in FINISHED_STATES:
             event = await subscription.get(timeout=WAIT_POLL_S)
             if event is not None and event["event"] not in TERMINAL_EVENTS:
                 continue
+            if event is not None and event["event"] == "cancelled":
+                partial = list(event.get("partial") or [])
             state = await run_in_threadpool(_state, studio, job_id)
+        while state == "cancelled" and not partial:
+            # The worker marks the job cancelled, then sends the event with the partial
+            # images: a poll that saw the state first waits briefly for the event.
+            event = await subscription.get(timeout=PARTIAL_WAIT_S)
+            if event is None or event["event"] == "cancelled":
+                partial = list(event.get("partial") or []) if event else []
+                break
     parameters = body.model_dump()
     if isinstance(body, Img2ImgRequest) and not body.include_init_images:
         parameters.update(init_images=None, mask=None)  # as A1111: do not echo the inputs
-    return await run_in_threadpool(_answer, studio, job_id, parameters, body.send_images)
+    return await run_in_threadpool(_answer, studio, job_id, parameters, body.send_images, partial)
 
 
 def _refuse_unsupported(body: Txt2ImgRequest) -> None:
@@ -198,8 +209,14 @@ def _state(studio: Studio, job_id: int) -> str:
 
 
 def _answer(
-    studio: Studio, job_id: int, parameters: dict[str, Any], send_images: bool
+    studio: Studio,
+    job_id: int,
+    parameters: dict[str, Any],
+    send_images: bool,
+    partial: list[str],
 ) -> GenerationResponse:
+    """The finished job in A1111's shape. An interrupted job answers, as A1111 does,
+    with what it had made: finished images and the current step decoded."""
     from genlab.core.metadata import parse_parameters
 
     with studio.sessions() as session:
@@ -218,10 +235,11 @@ def _answer(
         encoded = [
             a1111.encode_file(studio.store.resolve(image.path).read_bytes()) for image in images
         ]
+        info = a1111.info(job, images, request, model_hash, payload.get("styles", []))
+        if job.state == "cancelled":
+            encoded, info = partial, a1111.interrupted_info(info, partial)
         return GenerationResponse(
-            images=encoded if send_images else [],
-            parameters=parameters,
-            info=a1111.info(job, images, request, model_hash, payload.get("styles", [])),
+            images=encoded if send_images else [], parameters=parameters, info=info
         )
 
 
