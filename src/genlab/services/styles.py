@@ -59,38 +59,43 @@ def read_styles_csv(text: str) -> list[Style]:
     """Styles from A1111's styles.csv: a header with `name`, `prompt` (or the older
     `text`) and optionally `negative_prompt`; other columns are ignored, rows without a
     name skipped, as A1111 reads it. Errors name the row."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _read_styles(text)
+    except csv.Error as err:
+        raise InvalidRequest("styles.csv", str(err), "must be comma-separated values") from None
+
+
+def _read_styles(text: str) -> list[Style]:
+    # strict: an unclosed quote is an error, not a name that swallows the file.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), strict=True)
     columns = set(reader.fieldnames or ())
     if "name" not in columns or not columns & {"prompt", "text"}:
         raise InvalidRequest(
             "styles.csv", sorted(columns), "needs a header with name, prompt, negative_prompt"
         )
     found: dict[str, Style] = {}
-    try:
-        for number, row in enumerate(reader, start=2):
-            if number - 1 > MAX_STYLES_CSV_ROWS:
-                raise InvalidRequest(
-                    "styles.csv", f"row {number}", f"at most {MAX_STYLES_CSV_ROWS} styles"
-                )
-            name = (row.get("name") or "").strip()
-            if not name:
-                continue
-            if len(name) > MAX_STYLE_NAME_CHARS:
-                raise InvalidRequest(
-                    f"styles.csv row {number} name",
-                    name,
-                    f"at most {MAX_STYLE_NAME_CHARS} characters",
-                )
-            prompt = row.get("prompt") if "prompt" in columns else row.get("text")
-            found[name] = Style(
-                check_name(name, f"styles.csv row {number} name"),
-                check_text(prompt or "", f"styles.csv row {number} prompt"),
-                check_text(
-                    row.get("negative_prompt") or "", f"styles.csv row {number} negative_prompt"
-                ),
+    for number, row in enumerate(reader, start=2):
+        if number - 1 > MAX_STYLES_CSV_ROWS:
+            raise InvalidRequest(
+                "styles.csv", f"row {number}", f"at most {MAX_STYLES_CSV_ROWS} styles"
             )
-    except csv.Error as err:
-        raise InvalidRequest("styles.csv", str(err), "must be comma-separated values") from None
+        name = (row.get("name") or "").strip()
+        if not name:
+            continue
+        if len(name) > MAX_STYLE_NAME_CHARS:
+            raise InvalidRequest(
+                f"styles.csv row {number} name",
+                name,
+                f"at most {MAX_STYLE_NAME_CHARS} characters",
+            )
+        prompt = row.get("prompt") if "prompt" in columns else row.get("text")
+        found[name] = Style(
+            check_name(name, f"styles.csv row {number} name"),
+            check_text(prompt or "", f"styles.csv row {number} prompt"),
+            check_text(
+                row.get("negative_prompt") or "", f"styles.csv row {number} negative_prompt"
+            ),
+        )
     return list(found.values())
 
 
