@@ -16,6 +16,7 @@ from genlab.core.errors import InvalidRequest
 from genlab.core.request import check_json_texts
 from genlab.services.styles import apply_styles
 from genlab.web import a1111, jobs, options, queue, styles
+from genlab.web.a1111_fields import refuse_unapplied
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.models import FINISHED_STATES
 from genlab.web.progress import TERMINAL_EVENTS
@@ -158,6 +159,7 @@ def _refuse_unsupported(body: Txt2ImgRequest) -> None:
     if body.subseed_strength:
         raise InvalidRequest("subseed_strength", body.subseed_strength, "variation seeds: use 0")
     extra = body.model_extra or {}
+    refuse_unapplied(extra)
     for name in ("enable_hr", "restore_faces", "tiling"):
         if extra.get(name):
             raise InvalidRequest(name, extra[name], "not supported by genlab; leave it false")

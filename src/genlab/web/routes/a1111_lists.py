@@ -122,6 +122,33 @@ _OFF_FLAGS = (
 )
 
 
+@router.get("/schedulers")
+def schedulers() -> list[dict[str, Any]]:
+    """Schedule types (A1111 1.9+), by the labels `scheduler` takes."""
+    from genlab.core.samplers import SCHEDULES
+
+    return [
+        {
+            "name": label.lower().replace(" ", "_"),
+            "label": label,
+            "aliases": None,
+            "default_rho": -1,
+            "need_inner_model": False,
+        }
+        for label in SCHEDULES
+    ]
+
+
+@router.get("/sd-modules")
+def sd_modules() -> list[dict[str, Any]]:
+    return []  # no separate VAE or text-encoder files: each model brings its own
+
+
+@router.post("/refresh-embeddings")
+def refresh_embeddings() -> None:
+    return None  # no textual-inversion embeddings are loaded by name
+
+
 @router.get("/embeddings")
 def embeddings() -> EmbeddingsResponse:
     return EmbeddingsResponse(loaded={}, skipped={})
