@@ -32,6 +32,8 @@ UNAPPLIED: dict[str, tuple[tuple[Any, ...], str]] = {
     "resize_mode": ((None, 0), "only 0 (just resize) is supported for the init image"),
     "initial_noise_multiplier": ((None, 1), "the initial noise is not scaled; use 1"),
     "latent_mask": ((None, ""), "a separate latent mask is not supported; send `mask`"),
+    # A1111 1.9 reads parameters from this text over the fields; genlab reads the fields.
+    "infotext": ((None, ""), "send the parameters as fields (png-info parses an infotext)"),
 }
 
 

@@ -105,7 +105,7 @@ OPTIONS: dict[str, OptionSpec] = {
         1,
         "honoured",
         _int_in(1, MAX_CLIP_SKIP),
-        "clip skip for requests that set none (applied where the request type has clip_skip)",
+        "clip skip for requests that set none (the request's clip_skip)",
     ),
     "eta_noise_seed_delta": _stored(
         0,

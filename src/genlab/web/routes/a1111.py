@@ -117,8 +117,11 @@ async def txt2img(body: Txt2ImgRequest, studio: StudioDep, user: CurrentUser) ->
 
 @router.post("/img2img")
 async def img2img(body: Img2ImgRequest, studio: StudioDep, user: CurrentUser) -> GenerationResponse:
-    if not body.init_images:
-        raise InvalidRequest("init_images", body.init_images, "img2img needs one base64 image")
+    if not body.init_images or len(body.init_images) > 1:
+        # A1111 pairs several init images with a batch's images; genlab takes one.
+        raise InvalidRequest(
+            "init_images", f"{len(body.init_images or [])} images", "img2img takes one image"
+        )
     return await _generate(studio, user.id, body, img2img=True)
 
 
