@@ -1,7 +1,10 @@
 """AUTOMATIC1111-compatible API under /sdapi/v1, so A1111 clients work unchanged.
 
 txt2img and img2img go through the same queue as every other job and wait for it;
-the conversions live in genlab.web.a1111.
+the conversions live in genlab.web.a1111. Prompt styles are merged into the prompts
+and override_settings checked before the request is built; fields genlab cannot apply
+are refused unless neutral (genlab.web.a1111_fields). docs/a1111-compatibility.md
+says what happens to every field.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """A1111's listing endpoints under /sdapi/v1: what a server has.
 
 A1111 clients read these at start-up and fail on a 404. genlab lists what it has (its
-upscalers, the machine's memory) and answers for what it does not have (face
-restorers, hypernetworks, textual-inversion embeddings, extra VAEs, scripts,
-extensions) as A1111 does when none are installed: an empty list or mapping.
+upscalers, prompt styles, schedule types, the flags that describe this server, the
+machine's memory) and answers for what it does not have (face restorers,
+hypernetworks, textual-inversion embeddings, extra VAEs, scripts, extensions) as
+A1111 does when none are installed: an empty list or mapping.
 """
 
 from __future__ import annotations
