@@ -186,3 +186,20 @@ def test_no_value_of_any_field_is_a_server_error(client: TestClient, field: str)
     if status == "refused":
         # What the page says is refused is refused: a non-neutral value is a 422.
         assert statuses[repr(2**70)[:40]] == 422, statuses
+
+
+@pytest.mark.parametrize("depth", [40, 300, 900])
+def test_deeply_nested_values_are_refused_not_a_server_error(
+    client: TestClient, depth: int
+) -> None:
+    deep = "[" * depth + "]" * depth
+    headers = {"content-type": "application/json"}
+    bodies = {
+        "/sdapi/v1/options": f'{{"x": {deep}}}',
+        "/sdapi/v1/txt2img": f'{{"prompt": "x", "comments": {deep}}}',
+        "/sdapi/v1/img2img": f'{{"prompt": "x", "override_settings": {{"y": {deep}}}}}',
+    }
+    for route, body in bodies.items():
+        answer = client.post(route, content=body, headers=headers)
+        assert answer.status_code == 422, (route, answer.text)
+    assert client.get("/sdapi/v1/options").status_code == 200

@@ -133,3 +133,11 @@ def test_clip_skip_option_reaches_requests_that_can_take_it(client: TestClient) 
         assert job["request"]["clip_skip"] == 2
     else:  # stored until requests carry a clip skip (see docs/a1111-compatibility.md)
         assert client.get("/sdapi/v1/options").json()["CLIP_stop_at_last_layers"] == 2
+
+
+def test_non_finite_numbers_are_not_stored(client: TestClient) -> None:
+    headers = {"content-type": "application/json"}
+    for body in ('{"x": NaN}', '{"x": {"y": [Infinity]}}', '{"x": -Infinity}'):
+        answer = client.post("/sdapi/v1/options", content=body, headers=headers)
+        assert answer.status_code == 422 and "finite" in answer.json()["detail"]
+    assert "x" not in client.get("/sdapi/v1/options").json()

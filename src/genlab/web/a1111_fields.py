@@ -37,6 +37,23 @@ UNAPPLIED: dict[str, tuple[tuple[Any, ...], str]] = {
 }
 
 
+MAX_DEPTH = 32  # nesting of any JSON value in a request; real clients use under 10
+
+
+def check_depth(value: Any, field: str, max_depth: int = MAX_DEPTH) -> None:
+    """InvalidRequest when `value` nests lists and objects deeper than `max_depth`:
+    the answer echoes such values, and serialising a deep one fails (it would be a 500).
+    Iterative, so a deep value cannot exhaust the stack here."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth > max_depth:
+                raise InvalidRequest(field, "a deeply nested value", f"at most {max_depth} levels")
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
 def refuse_unapplied(fields: dict[str, Any]) -> None:
     """InvalidRequest for the first field in UNAPPLIED holding a non-neutral value."""
     for name, (neutral, why) in UNAPPLIED.items():

@@ -9,6 +9,7 @@ download from the network, so it is refused.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from genlab.core.errors import InvalidRequest
 from genlab.core.request import DEFAULT_MODEL, check_json_texts, check_name
+from genlab.web.a1111_fields import check_depth
 from genlab.web.a1111_options import MAX_OPTIONS, MAX_VALUE_CHARS, check_option, defaults
 from genlab.web.models import Option
 
@@ -59,7 +61,9 @@ def checked_options(values: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(key, str) or not 0 < len(key) <= 128:
             raise InvalidRequest("option", key, "names are 1 to 128 characters")
         check_name(key, "option")
+        check_depth(value, key)
         check_json_texts(value, key)  # stored, then read back by every client
+        _check_finite(value, key)
         value = check_option(key, value)
         if key == MODEL_OPTION:
             value = check_model(value)
@@ -69,6 +73,19 @@ def checked_options(values: dict[str, Any]) -> dict[str, Any]:
             )
         checked[key] = value
     return checked
+
+
+def _check_finite(value: Any, key: str) -> None:
+    """NaN and infinities are not JSON: stored, they would break every client that
+    reads the options back."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequest(key, value, "must be a finite number (JSON has no NaN)")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_finite(item, key)
+    elif isinstance(value, list):
+        for item in value:
+            _check_finite(item, key)
 
 
 def set_options(session: Session, values: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from genlab.core.errors import InvalidRequest
 from genlab.core.request import check_json_texts
 from genlab.services.styles import apply_styles
 from genlab.web import a1111, jobs, options, queue, styles
-from genlab.web.a1111_fields import refuse_unapplied
+from genlab.web.a1111_fields import check_depth, refuse_unapplied
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.models import FINISHED_STATES
 from genlab.web.progress import TERMINAL_EVENTS
@@ -131,6 +131,8 @@ async def img2img(body: Img2ImgRequest, studio: StudioDep, user: CurrentUser) ->
 async def _generate(
     studio: Studio, user_id: int, body: Txt2ImgRequest, *, img2img: bool
 ) -> GenerationResponse:
+    check_depth(body.model_extra or {}, "request")
+    check_depth(body.override_settings, "override_settings")
     _refuse_unsupported(body)
     # Prompts, sampler names and the extra fields A1111 clients send (echoed back in
     # `parameters`) must encode; images are base64, checked as uploads.
