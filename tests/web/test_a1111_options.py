@@ -141,3 +141,14 @@ def test_non_finite_numbers_are_not_stored(client: TestClient) -> None:
         answer = client.post("/sdapi/v1/options", content=body, headers=headers)
         assert answer.status_code == 422 and "finite" in answer.json()["detail"]
     assert "x" not in client.get("/sdapi/v1/options").json()
+
+
+def test_a_format_stored_by_an_older_server_does_not_fail_jobs(client: TestClient) -> None:
+    from genlab.web.models import Option
+
+    studio = client.app.state.studio
+    with studio.sessions() as session:  # what earlier versions stored unchecked
+        session.merge(Option(key="samples_format", value=json.dumps("gif")))
+        session.commit()
+    answer = client.post("/sdapi/v1/txt2img", json={"prompt": "a circle"})
+    assert answer.status_code == 200 and _first_image(answer.json()).format == "PNG"

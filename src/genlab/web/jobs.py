@@ -142,7 +142,7 @@ def create_generation(
     `image_format` (png, jpg, webp; None: the samples_format option) is the stored
     images' format; `styles` names the prompt styles already applied, for the record."""
     from genlab.services.generation import new_request
-    from genlab.web.a1111_options import check_option
+    from genlab.web.a1111_options import SAMPLES_FORMATS, check_option
     from genlab.web.options import FORMAT_OPTION, check_model, default_model, get_options
 
     unknown = sorted(set(fields) - REQUEST_FIELDS) + [k for k in _INPUT_FIELDS if k in fields]
@@ -164,7 +164,12 @@ def create_generation(
     check_drawn_size(request, init_size)
     kind = "img2img" if init_image is not None else "generate"
     payload: dict[str, Any] = {"request": request.to_dict(), "n_iter": n_iter}
-    image_format = check_option(FORMAT_OPTION, image_format or get_options(session)[FORMAT_OPTION])
+    if image_format is None:
+        stored = get_options(session)[FORMAT_OPTION]
+        # Older servers stored any samples_format without applying it; such a value
+        # must not fail every job now, so it means the format they used: PNG.
+        image_format = stored if stored in SAMPLES_FORMATS else "png"
+    check_option(FORMAT_OPTION, image_format)
     if image_format != "png":
         payload["format"] = image_format
     if styles:

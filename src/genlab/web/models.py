@@ -1,4 +1,5 @@
-"""The studio's tables: users, images (the gallery), jobs (the queue), options.
+"""The studio's tables: users, images (the gallery), jobs (the queue), options, prompt
+styles.
 
 Built for many users from the start: every image and job has an owner. Times are
 stored as naive UTC (SQLite has no time zones) and read back as aware UTC.
