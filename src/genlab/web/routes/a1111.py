@@ -207,7 +207,8 @@ def _create(studio: Studio, user_id: int, body: Txt2ImgRequest, img2img: bool) -
             n_iter=n_iter,
             init_image=init_image,
             mask=mask,
-            image_format=run_options[options.FORMAT_OPTION],
+            # None: the stored option (create_generation reads it).
+            image_format=body.override_settings.get(options.FORMAT_OPTION),
             styles=[style.name for style in applied],
         )
         return job.id
