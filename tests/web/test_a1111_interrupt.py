@@ -67,3 +67,16 @@ def test_interrupt_without_images_sends_none(
     body = {"prompt": "a star", "batch_size": 2, "send_images": False}
     answer = client.post("/sdapi/v1/txt2img", json=body).json()
     assert answer["images"] == [] and json.loads(answer["info"])["interrupted"] is True
+
+
+def test_a_partial_too_large_to_relay_still_relays_the_cancel() -> None:
+    import socket
+
+    from genlab.web.bridge import MAX_LINE_BYTES, _Peer
+
+    left, right = socket.socketpair()
+    with left, right:
+        message = {"event": "cancelled", "job_id": 3, "partial": ["x" * MAX_LINE_BYTES]}
+        assert _Peer(left).send(message)
+        line = right.makefile("rb").readline()
+    assert json.loads(line) == {"event": "cancelled", "job_id": 3}
