@@ -90,3 +90,20 @@ def test_replace_and_delete_imported_styles(client: TestClient) -> None:
     assert client.delete("/api/styles/only").status_code == 404
     listed = client.get("/api/styles").json()
     assert listed and all(s["preset"] for s in listed)
+
+
+@pytest.mark.stepped
+def test_studio_jobs_take_styles_too(client: TestClient) -> None:
+    from tests.web.conftest import wait_for
+
+    client.post("/api/styles", json={"csv": STYLES_CSV})
+    created = client.post(
+        "/api/jobs",
+        json={"kind": "generate", "prompt": "a red circle", "styles": ["night"], "seed": 2},
+    )
+    assert created.status_code == 201, created.text
+    job = wait_for(client, created.json()["id"])
+    image = client.get(f"/api/images/{job['image_ids'][0]}").json()
+    assert image["prompt"] == "a red circle, at night"
+    bad = client.post("/api/jobs", json={"kind": "generate", "prompt": "x", "styles": ["nope"]})
+    assert bad.status_code == 422 and "styles" in bad.json()["detail"]

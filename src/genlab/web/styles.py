@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from genlab.core.errors import InvalidRequest
 from genlab.core.text import brief
-from genlab.services.styles import Style, preset_styles, read_styles_csv
+from genlab.services.styles import Style, apply_styles, preset_styles, read_styles_csv
 from genlab.web.gallery import NotFound
 from genlab.web.models import PromptStyle
 
@@ -46,6 +46,16 @@ def resolve(session: Session, names: object) -> list[Style]:
             "styles", missing[0], "unknown style; GET /sdapi/v1/prompt-styles lists the names"
         )
     return [known[name] for name in names]
+
+
+def apply(
+    session: Session, prompt: str, negative_prompt: str, names: object
+) -> tuple[str, str, list[str]]:
+    """The prompts with the named styles merged in (A1111's order and rules), and the
+    names applied, for the job's record."""
+    found = resolve(session, names)
+    prompt, negative_prompt = apply_styles(prompt, negative_prompt, found)
+    return prompt, negative_prompt, [style.name for style in found]
 
 
 def import_csv(session: Session, text: str, *, replace: bool = False) -> list[Style]:

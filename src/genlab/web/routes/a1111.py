@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 
 from genlab.core.errors import InvalidRequest
 from genlab.core.request import check_json_texts
-from genlab.services.styles import apply_styles
 from genlab.web import a1111, jobs, options, queue, styles
 from genlab.web.a1111_fields import check_depth, refuse_unapplied
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
@@ -179,12 +178,11 @@ def _create(studio: Studio, user_id: int, body: Txt2ImgRequest, img2img: bool) -
     with studio.sessions() as session:
         # As A1111: styles are merged into the prompts before anything else reads them,
         # and override_settings apply to this request only.
-        applied = styles.resolve(session, body.styles)
+        given = body.model_dump()
+        given["prompt"], given["negative_prompt"], applied = styles.apply(
+            session, body.prompt, body.negative_prompt, body.styles
+        )
         run_options = options.request_options(session, body.override_settings)
-    given = body.model_dump()
-    given["prompt"], given["negative_prompt"] = apply_styles(
-        body.prompt, body.negative_prompt, applied
-    )
     fields, n_iter = a1111.request_fields(given, img2img=img2img)
     clip_skip = run_options[options.CLIP_SKIP_OPTION]
     if "clip_skip" in jobs.REQUEST_FIELDS and "clip_skip" not in fields and clip_skip != 1:
@@ -209,7 +207,7 @@ def _create(studio: Studio, user_id: int, body: Txt2ImgRequest, img2img: bool) -
             mask=mask,
             # None: the stored option (create_generation reads it).
             image_format=body.override_settings.get(options.FORMAT_OPTION),
-            styles=[style.name for style in applied],
+            styles=applied,
         )
         return job.id
 
