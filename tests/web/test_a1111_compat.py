@@ -203,3 +203,29 @@ def test_deeply_nested_values_are_refused_not_a_server_error(
         answer = client.post(route, content=body, headers=headers)
         assert answer.status_code == 422, (route, answer.text)
     assert client.get("/sdapi/v1/options").status_code == 200
+
+
+@pytest.mark.parametrize("field", sorted({*ExtrasSingleImageRequest.model_fields, "imageList"}))
+def test_no_extras_value_is_a_server_error(client: TestClient, field: str) -> None:
+    image = b64(png_bytes(8, 8))
+    routes = {
+        "/sdapi/v1/extra-single-image": {"image": image, "upscaler_1": "lanczos"},
+        "/sdapi/v1/extra-batch-images": {
+            "imageList": [{"data": image, "name": "a.png"}],
+            "upscaler_1": "lanczos",
+        },
+    }
+    for route, base in routes.items():
+        for value in HOSTILE:
+            status = _post(client, route, {**base, field: value})
+            assert status < 500, (route, field, repr(value)[:40])
+
+
+def test_no_styles_import_is_a_server_error(client: TestClient) -> None:
+    many = "name,prompt\n" + "".join(f"n{i},p\n" for i in range(1200))
+    for text in [*HOSTILE, "name,prompt\n\ud800,x\n", many, "name,prompt\na," + "x" * 200_000]:
+        assert _post(client, "/api/styles", {"csv": text}) < 500, repr(text)[:40]
+        replace = {"csv": "name,prompt\na,b\n", "replace": text}
+        assert _post(client, "/api/styles", replace) < 500, repr(text)[:40]
+    for name in ("%ED%A0%80", "%2e%2e", "x" * 5000, "%00"):
+        assert client.delete(f"/api/styles/{name}").status_code == 404
