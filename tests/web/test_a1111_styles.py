@@ -107,3 +107,19 @@ def test_studio_jobs_take_styles_too(client: TestClient) -> None:
     assert image["prompt"] == "a red circle, at night"
     bad = client.post("/api/jobs", json={"kind": "generate", "prompt": "x", "styles": ["nope"]})
     assert bad.status_code == 422 and "styles" in bad.json()["detail"]
+
+
+def test_the_generate_page_offers_imported_styles(client: TestClient) -> None:
+    from tests.web.conftest import wait_for
+    from tests.web.test_pages import post
+
+    assert 'name="style"' not in client.get("/").text  # presets are the descriptor chips
+    client.post("/api/styles", json={"csv": STYLES_CSV})
+    page = client.get("/").text
+    assert '<option value="framed">framed</option>' in page
+    answer = post(client, "/generate", {"prompt": "a red star", "style": "framed", "seed": "1"})
+    assert answer.status_code == 303
+    job_id = int(answer.headers["location"].rsplit("/", 1)[1])
+    job = wait_for(client, job_id)
+    assert job["request"]["request"]["prompt"] == "a picture of a red star, framed"
+    assert job["request"]["request"]["negative_prompt"] == "blurry"
