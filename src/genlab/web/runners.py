@@ -17,7 +17,7 @@ from genlab.core.result import StepEvent
 from genlab.web import gallery, jobs, queue
 from genlab.web.models import Image
 from genlab.web.store import StoredFile
-from genlab.web.worker import RunContext
+from genlab.web.worker import MAX_PARTIAL_IMAGES, RunContext
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -71,7 +71,8 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
             item = gallery.store_generated(worker.store, result, i, image_format=image_format)
             context.stored.append(item.file)
             new.append(item)
-            made.append((result.images[i], item.parameters))
+            if len(made) < MAX_PARTIAL_IMAGES:  # only these are sent; keep no more
+                made.append((result.images[i], item.parameters))
     return new
 
 
