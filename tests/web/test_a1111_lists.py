@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 
 EMPTY_LISTS = (
     "latent-upscale-modes",
-    "prompt-styles",
     "hypernetworks",
     "face-restorers",
     "realesrgan-models",
@@ -54,3 +53,19 @@ def test_memory_reports_ram_and_says_why_cuda_is_absent(client: TestClient, sett
     assert "error" in answer["cuda"] or "system" in answer["cuda"]
     # Nothing about where the server keeps its files.
     assert str(settings.data_dir) not in json.dumps(answer)
+
+
+def test_cmd_flags_describe_this_server_without_paths(client: TestClient) -> None:
+    flags = client.get("/sdapi/v1/cmd-flags").json()
+    assert flags["api"] is True and flags["port"] == 7860 and flags["listen"] is False
+    assert flags["data_dir"] is None and flags["ckpt_dir"] is None
+    assert flags["xformers"] is False and flags["api_auth"] is None
+
+
+def test_schedulers_and_modules(client: TestClient) -> None:
+    schedulers = client.get("/sdapi/v1/schedulers").json()
+    by_label = {s["label"]: s for s in schedulers}
+    assert by_label["Karras"]["name"] == "karras"
+    assert by_label["SGM Uniform"]["name"] == "sgm_uniform"
+    assert client.get("/sdapi/v1/sd-modules").json() == []
+    assert client.post("/sdapi/v1/refresh-embeddings").status_code == 200

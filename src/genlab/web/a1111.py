@@ -152,8 +152,15 @@ def mask_fields(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def info(job: Job, images: list[Image], request: dict[str, Any], model_hash: str | None) -> str:
-    """The `info` JSON string of a txt2img/img2img answer (A1111's Processed.js())."""
+def info(
+    job: Job,
+    images: list[Image],
+    request: dict[str, Any],
+    model_hash: str | None,
+    styles: list[str] | None = None,
+) -> str:
+    """The `info` JSON string of a txt2img/img2img answer (A1111's Processed.js());
+    `styles` are the names of the prompt styles merged into the prompts."""
     seeds = [image.seed for image in images]
     started = job.started_at or job.created_at
     first = images[0] if images else None
@@ -186,13 +193,43 @@ def info(job: Job, images: list[Image], request: dict[str, Any], model_hash: str
             "extra_generation_params": _extra(request),
             "index_of_first_image": 0,
             "infotexts": [image.parameters for image in images],
-            "styles": [],
+            "styles": list(styles or []),
             "job_timestamp": started.strftime("%Y%m%d%H%M%S"),
-            "clip_skip": 1,
+            "clip_skip": request.get("clip_skip") or 1,
             "is_using_inpainting_conditioning": bool(request.get("mask")),
             "version": _version(),
         }
     )
+
+
+def interrupted_info(info_json: str, partial: list[str]) -> str:
+    """An interrupted job's info: its infotexts are the partial images' own (each says
+    "Interrupted: at step N of M"), and `interrupted` is true."""
+    import io
+
+    from PIL import Image as PILImage
+
+    data = json.loads(info_json)
+    texts = []
+    for encoded in partial:  # written by this server's worker, so safe to decode
+        with PILImage.open(io.BytesIO(base64.b64decode(encoded))) as image:
+            texts.append(str(image.info.get("parameters", "")))
+    seeds = [_seed_of(text) for text in texts]
+    data.update(
+        interrupted=True,
+        infotexts=texts,
+        all_seeds=[s for s in seeds if s is not None] or data["all_seeds"],
+        all_prompts=[data["prompt"]] * len(texts),
+        all_negative_prompts=[data["negative_prompt"]] * len(texts),
+    )
+    return json.dumps(data)
+
+
+def _seed_of(text: str) -> int | None:
+    from genlab.core.metadata import parse_parameters
+
+    seed = parse_parameters(text).params.get("Seed") if text else None
+    return int(seed) if seed and seed.isdigit() else None
 
 
 def _extra(request: dict[str, Any]) -> dict[str, Any]:

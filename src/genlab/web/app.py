@@ -41,7 +41,17 @@ def create_app(settings: Settings | None = None, *, engines: EngineCache | None 
     from genlab.core.version import __version__
     from genlab.web import errors
     from genlab.web.recycle import RecycleConnections
-    from genlab.web.routes import a1111, a1111_lists, auth, images, jobs, meta, pages
+    from genlab.web.routes import (
+        a1111,
+        a1111_extras,
+        a1111_lists,
+        auth,
+        images,
+        jobs,
+        meta,
+        pages,
+        styles,
+    )
     from genlab.web.security import Guard
     from genlab.web.studio import Studio
 
@@ -64,7 +74,7 @@ def create_app(settings: Settings | None = None, *, engines: EngineCache | None 
     )
     app.state.studio = studio
     errors.install(app)
-    for module in (jobs, images, meta, a1111, a1111_lists, auth, pages):
+    for module in (jobs, images, meta, styles, a1111, a1111_lists, a1111_extras, auth, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Guard, settings=settings)

@@ -117,6 +117,13 @@ class _Peer:
 
     def send(self, message: Message) -> bool:
         line = (json.dumps(message) + "\n").encode()
+        if len(line) > MAX_LINE_BYTES and "partial" in message:
+            # A cancelled job's partial images are a courtesy to A1111 callers; the
+            # cancellation itself must reach every process.
+            log.warning("a cancelled job's partial images were too large to relay")
+            line = (
+                json.dumps({k: v for k, v in message.items() if k != "partial"}) + "\n"
+            ).encode()
         if len(line) > MAX_LINE_BYTES:  # the other side would drop the connection
             log.warning("a %s message of %d bytes was not relayed", _kind(message), len(line))
             return True

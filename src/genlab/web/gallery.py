@@ -58,15 +58,18 @@ class NewImage:
     request: dict[str, Any] | None
 
 
-def store_generated(store: ImageStore, result: GenerationResult, index: int) -> NewImage:
+def store_generated(
+    store: ImageStore, result: GenerationResult, index: int, *, image_format: str = "png"
+) -> NewImage:
     """Store image `index` of a generation with its metadata (A1111 text and genlab's
-    record) and describe it for the gallery; the row is added by `add_images`."""
+    record) in `image_format` (png, jpg, webp) and describe it for the gallery; the
+    row is added by `add_images`."""
     from genlab.core.metadata import genlab_record, infotext
 
     record = genlab_record(result, index)
     parameters = infotext(result, index)
     return NewImage(
-        file=store.put_image(result.images[index], parameters, record),
+        file=store.put_image(result.images[index], parameters, record, suffix=f".{image_format}"),
         prompt=result.prompts[index],
         negative_prompt=result.negative_prompts[index],
         model=result.model,

@@ -134,11 +134,16 @@ def create_generation(
     n_iter: int = 1,
     init_image: ImageInput | None = None,
     mask: ImageInput | None = None,
+    image_format: str | None = None,
+    styles: list[str] | None = None,
 ) -> Job:
     """Queue a txt2img job, or img2img (inpainting with a mask) when an init image is
-    given. The seed is fixed now, so a retried job makes the same images."""
+    given. The seed is fixed now, so a retried job makes the same images.
+    `image_format` (png, jpg, webp; None: the samples_format option) is the stored
+    images' format; `styles` names the prompt styles already applied, for the record."""
     from genlab.services.generation import new_request
-    from genlab.web.options import check_model, default_model
+    from genlab.web.a1111_options import SAMPLES_FORMATS, check_option
+    from genlab.web.options import FORMAT_OPTION, check_model, default_model, get_options
 
     unknown = sorted(set(fields) - REQUEST_FIELDS) + [k for k in _INPUT_FIELDS if k in fields]
     if unknown:
@@ -158,9 +163,18 @@ def create_generation(
     request = new_request(**fields).with_seed()
     check_drawn_size(request, init_size)
     kind = "img2img" if init_image is not None else "generate"
-    return queue.enqueue(
-        session, owner_id, kind, request.model, {"request": request.to_dict(), "n_iter": n_iter}
-    )
+    payload: dict[str, Any] = {"request": request.to_dict(), "n_iter": n_iter}
+    if image_format is None:
+        stored = get_options(session)[FORMAT_OPTION]
+        # Older servers stored any samples_format without applying it; such a value
+        # must not fail every job now, so it means the format they used: PNG.
+        image_format = stored if stored in SAMPLES_FORMATS else "png"
+    check_option(FORMAT_OPTION, image_format)
+    if image_format != "png":
+        payload["format"] = image_format
+    if styles:
+        payload["styles"] = list(styles)
+    return queue.enqueue(session, owner_id, kind, request.model, payload)
 
 
 def check_drawn_size(request: GenerationRequest, init_size: tuple[int, int] | None) -> None:

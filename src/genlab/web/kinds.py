@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from genlab.core.errors import InvalidRequest
-from genlab.web import jobs
+from genlab.web import jobs, styles
 from genlab.web.models import Job
 from genlab.web.runners import run_generation, run_recolor, run_style, run_sweep_job, run_upscale
 from genlab.web.schemas import (
@@ -57,15 +57,20 @@ def queue_generation(
     if isinstance(body, Img2ImgJobCreate):
         init_image = image_input(settings, body.init_image, body.init_image_id, "init_image")
         mask = image_input(settings, body.mask, body.mask_id, "mask", optional=True)
+    fields = body.request_fields()
+    fields["prompt"], fields["negative_prompt"], applied = styles.apply(
+        session, body.prompt, body.negative_prompt, body.styles
+    )
     return jobs.create_generation(
         session,
         store,
         settings,
         owner_id=owner_id,
-        fields=body.request_fields(),
+        fields=fields,
         n_iter=body.n_iter,
         init_image=init_image,
         mask=mask,
+        styles=applied,
     )
 
 

@@ -1,4 +1,5 @@
-"""The studio's tables: users, images (the gallery), jobs (the queue), options.
+"""The studio's tables: users, images (the gallery), jobs (the queue), options, prompt
+styles.
 
 Built for many users from the start: every image and job has an owner. Times are
 stored as naive UTC (SQLite has no time zones) and read back as aware UTC.
@@ -156,3 +157,13 @@ class Option(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)  # JSON
+
+
+class PromptStyle(Base):
+    """A style clients imported (A1111's styles.csv): text merged into prompts."""
+
+    __tablename__ = "prompt_styles"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    negative_prompt: Mapped[str] = mapped_column(Text, default="")

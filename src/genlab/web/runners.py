@@ -17,7 +17,7 @@ from genlab.core.result import StepEvent
 from genlab.web import gallery, jobs, queue
 from genlab.web.models import Image
 from genlab.web.store import StoredFile
-from genlab.web.worker import RunContext
+from genlab.web.worker import MAX_PARTIAL_IMAGES, RunContext
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -38,6 +38,7 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
     data = queue.payload(job)
     stored_request = GenerationRequest.from_dict(data["request"])
     n_iter = int(data.get("n_iter", 1))
+    image_format = data.get("format", "png")
     # The engine reads inputs by absolute path; metadata keeps the data-folder path.
     inputs = {
         name: str(worker.store.resolve(value))
@@ -45,12 +46,17 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
         if (value := getattr(stored_request, name)) is not None
     }
     new: list[gallery.NewImage] = []
+    made: list[tuple[PILImage.Image, str]] = []  # finished images, for an interrupt
     for iteration in range(n_iter):
         context.check()
         seed = (stored_request.seed + iteration * stored_request.batch_size) % SEED_LIMIT
         request = stored_request.replace(seed=seed, **inputs)
 
-        def on_step(event: StepEvent, iteration: int = iteration) -> None:
+        def on_step(
+            event: StepEvent, iteration: int = iteration, request: GenerationRequest = request
+        ) -> None:
+            # Set before the report, which raises once the job is cancelled.
+            context.partial = lambda: made + _partial(request, event)
             context.step(iteration * event.total + event.step, n_iter * event.total, iteration)
             every = worker.settings.preview_every
             if event.preview is not None and event.step % every == 0 and event.step < event.total:
@@ -62,10 +68,35 @@ def run_generation(context: RunContext) -> list[gallery.NewImage]:
         )
         result = dataclasses.replace(result, request=shown)
         for i in range(len(result.images)):
-            item = gallery.store_generated(worker.store, result, i)
+            item = gallery.store_generated(worker.store, result, i, image_format=image_format)
             context.stored.append(item.file)
             new.append(item)
+            if len(made) < MAX_PARTIAL_IMAGES:  # only these are sent; keep no more
+                made.append((result.images[i], item.parameters))
     return new
+
+
+def _partial(request: GenerationRequest, event: StepEvent) -> list[tuple[PILImage.Image, str]]:
+    """The images a generation shows at `event` (decoded from its latents, or drawn so
+    far), each with parameters that say where it was interrupted."""
+    from genlab.core.metadata import format_parameters, version_string
+
+    if event.preview is None:
+        return []
+    found = []
+    for index, image in enumerate(event.preview()):
+        params = {
+            "Steps": request.steps,
+            "Sampler": request.sampler,
+            "CFG scale": request.guidance_scale,
+            "Seed": (request.seed + index) % SEED_LIMIT,
+            "Size": f"{image.width}x{image.height}",
+            "Model": request.model,
+            "Interrupted": f"at step {event.step} of {event.total}",
+            "Version": version_string(),
+        }
+        found.append((image, format_parameters(request.prompt, request.negative_prompt, params)))
+    return found
 
 
 def run_recolor(context: RunContext) -> list[gallery.NewImage]:

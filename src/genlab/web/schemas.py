@@ -45,9 +45,13 @@ class _GenerationFields(_Create):
     batch_size: int = 1
     n_iter: int = Field(default=1, description="Batches run one after another (A1111's n_iter).")
     model: str | None = Field(default=None, description="Left out: the server's default model.")
+    styles: list[str] = Field(
+        default_factory=list, description="Prompt styles merged in (GET /api/styles)."
+    )
 
     def request_fields(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"kind", "n_iter", *_IMAGE_FIELDS}, exclude_none=True)
+        exclude = {"kind", "n_iter", "styles", *_IMAGE_FIELDS}
+        return self.model_dump(exclude=exclude, exclude_none=True)
 
 
 _IMAGE_FIELDS = ("init_image", "init_image_id", "mask", "mask_id")

@@ -150,8 +150,10 @@ class ImageStore:
         record: Mapping[str, Any] | None = None,
         *,
         area: str = IMAGES,
+        suffix: str = ".png",
     ) -> StoredFile:
-        """Store `image` as PNG with its A1111 `parameters` and genlab `record`."""
+        """Store `image` as PNG (or .jpg, .webp) with its A1111 `parameters` and genlab
+        `record` (in EXIF and XMP for JPEG and WebP)."""
         from genlab.core.imageio import save_image
 
         return self.put_file(
@@ -159,6 +161,7 @@ class ImageStore:
             image.width,
             image.height,
             area=area,
+            suffix=suffix,
         )
 
     def put_bytes(

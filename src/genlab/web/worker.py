@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 256
+MAX_PARTIAL_IMAGES = 64  # sent with a cancelled event: one full batch's worth
 PROGRESS_WRITES = 10  # the database's progress column changes at most this often per job
 WORK = "work"  # sweeps' work folders, inside the data folder
 _WORK_NAME = re.compile(r"^job-(\d+)$")
@@ -67,6 +68,10 @@ class RunContext:
     # image's cell, a contact sheet's role), set on the rows before they are committed.
     row_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # sent with the done event
+    # What the job has made so far, as (image, A1111 parameters) pairs, for a client
+    # that interrupts it (A1111 answers an interrupted txt2img with the partial image).
+    # Set by the runner before each step report; called only once it is cancelled.
+    partial: Callable[[], list[tuple[PILImage.Image, str]]] | None = None
     _written: int = 0  # progress tenths written to the database
 
     def check(self) -> None:
@@ -198,7 +203,7 @@ class Worker:
                 session.commit()
                 ids = [row.id for row in rows]
         except JobCancelled:
-            self._end(context, "cancelled")
+            self._end(context, "cancelled", partial=partial_images(context))
         except StopRequested:  # its work folder stays: the job resumes from there
             self._discard(context.stored)
             with self.sessions() as session:
@@ -225,12 +230,20 @@ class Worker:
             message = message.replace(folder + os.sep, "").replace(folder, "the data folder")
         return queue.error_line(message)
 
-    def _end(self, context: RunContext, state: str, error: str | None = None) -> None:
+    def _end(
+        self,
+        context: RunContext,
+        state: str,
+        error: str | None = None,
+        partial: list[str] | None = None,
+    ) -> None:
         self._discard(context.stored)
         self._drop_work(context.job.id)
         with self.sessions() as session:
             queue.finish(session, context.job.id, state, error=error)
-        data = {"error": error} if error else {}
+        data: dict[str, Any] = {"error": error} if error else {}
+        if partial:
+            data["partial"] = partial
         self.hub.finished(context.job.id, state, **data)
 
     def _drop_work(self, job_id: int) -> None:
@@ -242,6 +255,28 @@ class Worker:
             for file in files:
                 if not session.scalar(select(func.count()).where(Image.path == file.path)):
                     self.store.remove(file.path)
+
+
+def partial_images(context: RunContext) -> list[str]:
+    """Base64 PNGs (with their parameters) of what a cancelled job had made, for the
+    cancelled event; none when its runner keeps no partial images."""
+    from PIL.PngImagePlugin import PngInfo
+
+    if context.partial is None:
+        return []
+    try:
+        made = context.partial()[:MAX_PARTIAL_IMAGES]
+    except Exception:  # a failed decode must not turn a cancel into a failure
+        log.exception("job %d: its partial images could not be decoded", context.job.id)
+        return []
+    encoded = []
+    for image, parameters in made:
+        info = PngInfo()
+        info.add_text("parameters", parameters)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", pnginfo=info)
+        encoded.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+    return encoded
 
 
 def preview_image(image: PILImage.Image) -> str:

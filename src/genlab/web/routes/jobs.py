@@ -111,7 +111,8 @@ async def _stream(
                     return
                 yield ": keep-alive\n\n"
                 continue
-            yield sse(event["event"], event)
+            # A cancelled job's partial images are for A1111 callers, not for pages.
+            yield sse(event["event"], {k: v for k, v in event.items() if k != "partial"})
             if event["event"] in TERMINAL_EVENTS:
                 return
 

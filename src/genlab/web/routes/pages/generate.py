@@ -15,7 +15,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from genlab.core.errors import GenlabError, InvalidRequest
 from genlab.core.request import INPAINT_FILLS
-from genlab.web import errors, gallery, jobs, options
+from genlab.web import errors, gallery, jobs, options, styles
 from genlab.web.deps import CurrentUser, SessionDep, StudioDep
 from genlab.web.routes.jobs import submit
 from genlab.web.routes.pages.shared import (
@@ -75,6 +75,8 @@ def generate_context(
         "notice": notice,
         "error": error,
         "inpaint_fills": INPAINT_FILLS,
+        # Presets are the descriptor chips above; imported styles get a select.
+        "user_styles": styles.user_styles(session),
     }
 
 
@@ -182,6 +184,8 @@ def job_create(
         "width": parse_number(fields, "width", int),
         "height": parse_number(fields, "height", int),
     }
+    if fields.get("style"):
+        values["styles"] = [fields["style"]]
     for name, default in (("seed", -1), ("batch_size", 1)):
         given = parse_number(fields, name, int)
         values[name] = default if given is None else given
