@@ -100,7 +100,7 @@ def test_txt2img_takes_the_model_from_override_settings(client: TestClient) -> N
 
 
 def test_unsupported_a1111_features_are_refused_not_ignored(client: TestClient) -> None:
-    for extra in ({"enable_hr": True}, {"subseed_strength": 0.5}, {"styles": ["cinematic"]}):
+    for extra in ({"restore_faces": True}, {"subseed_strength": 0.5}, {"styles": ["cinematic"]}):
         response = client.post("/sdapi/v1/txt2img", json={"prompt": "x", **extra})
         assert response.status_code == 422
         assert next(iter(extra)) in response.json()["detail"]

@@ -167,9 +167,10 @@ def _refuse_unsupported(body: Txt2ImgRequest) -> None:
         raise InvalidRequest("subseed_strength", body.subseed_strength, "variation seeds: use 0")
     extra = body.model_extra or {}
     refuse_unapplied(extra)
-    for name in ("enable_hr", "restore_faces", "tiling"):
-        if extra.get(name):
-            raise InvalidRequest(name, extra[name], "not supported by genlab; leave it false")
+    if extra.get("restore_faces"):
+        raise InvalidRequest(
+            "restore_faces", extra["restore_faces"], "not supported by genlab; leave it false"
+        )
     if extra.get("script_name"):
         raise InvalidRequest("script_name", extra["script_name"], "scripts are not supported")
 
