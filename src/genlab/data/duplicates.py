@@ -1,0 +1,67 @@
+"""Near-duplicate images by perceptual hash (imagehash's pHash: the sign of the
+lowest 8x8 DCT frequencies, 64 bits), found without comparing every pair.
+
+Two images are near-duplicates when their hashes differ in at most `distance` bits.
+Split the 64 bits into distance + 1 bands: by the pigeonhole principle two hashes
+within the distance agree exactly on at least one band, so only images sharing a band
+value are compared (multi-index hashing). Identical hashes are merged first, so a
+folder with a thousand copies of one image costs one comparison, not half a million.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+
+from PIL import Image
+
+BITS = 64
+DEFAULT_DISTANCE = 4  # of 64 bits: re-encodes and slight resizes, not new scenes
+
+
+def phash(image: Image.Image) -> int:
+    import imagehash
+
+    bits = imagehash.phash(image, hash_size=8).hash.flatten()
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+def groups(hashes: Sequence[int], distance: int = DEFAULT_DISTANCE) -> list[list[int]]:
+    """Indices of `hashes` in groups of near-duplicates (each group of 2 or more,
+    sorted; groups ordered by their first index). Transitive: a~b and b~c group a, b, c."""
+    if not 0 <= distance < BITS:
+        raise ValueError(f"distance must be 0 to {BITS - 1}, not {distance}")
+    by_hash: dict[int, list[int]] = defaultdict(list)
+    for i, h in enumerate(hashes):
+        by_hash[h].append(i)
+    unique = list(by_hash)
+    parent = list(range(len(unique)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for band in _bands(distance):
+        buckets: dict[int, list[int]] = defaultdict(list)
+        for u, h in enumerate(unique):
+            buckets[(h >> band[0]) & band[1]].append(u)
+        for members in buckets.values():
+            for a_at, a in enumerate(members):
+                for b in members[a_at + 1 :]:
+                    if (unique[a] ^ unique[b]).bit_count() <= distance:
+                        parent[root(a)] = root(b)
+    merged: dict[int, list[int]] = defaultdict(list)
+    for u, h in enumerate(unique):
+        merged[root(u)].extend(by_hash[h])
+    found = [sorted(g) for g in merged.values() if len(g) > 1]
+    return sorted(found)
+
+
+def _bands(distance: int) -> list[tuple[int, int]]:
+    """(shift, mask) of distance + 1 bands that cover the 64 bits."""
+    count = distance + 1
+    edges = [round(i * BITS / count) for i in range(count + 1)]
+    return [(lo, (1 << (hi - lo)) - 1) for lo, hi in itertools.pairwise(edges)]
