@@ -87,7 +87,7 @@ def test_hostile_rows_are_listed_not_dropped(shapes_folder, tmp_path):
 
 
 def test_a_folder_with_nothing_usable_is_one_error(tmp_path):
-    with pytest.raises(DataError, match="no metadata.jsonl and no images"):
+    with pytest.raises(DataError, match=r"no metadata\.jsonl and no images"):
         read_folder(tmp_path)
     with pytest.raises(DataError, match="is not a folder"):
         read_folder(tmp_path / "absent")
