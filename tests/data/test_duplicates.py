@@ -5,7 +5,7 @@ import random
 
 from PIL import Image, ImageFilter
 
-from genlab.data.duplicates import groups, phash
+from genlab.data.duplicates import groups, phash, same_colours, thumbnail
 
 
 def brute_force(hashes, distance):
@@ -44,3 +44,23 @@ def test_a_resaved_blurred_render_is_a_near_duplicate_and_another_scene_is_not(s
     other = Image.open(shapes_folder / "images/000001.png").convert("RGB").resize((64, 64))
     hashes = [phash(first), phash(copy), phash(other)]
     assert groups(hashes, 6) == [[0, 1]]
+
+
+def test_the_colour_check_separates_scenes_that_share_a_luma_hash():
+    white_on_purple = Image.new("RGB", (32, 32), (125, 55, 185))
+    white_on_blue = Image.new("RGB", (32, 32), (35, 80, 215))
+    for image in (white_on_purple, white_on_blue):
+        image.paste((245, 245, 245), (10, 10, 22, 22))
+    images = [white_on_purple, white_on_blue, white_on_purple.filter(ImageFilter.GaussianBlur(0.5))]
+    hashes = [phash(im) for im in images]
+    thumbs = [thumbnail(im) for im in images]
+    assert groups(hashes, 4) == [[0, 1, 2]]  # luma alone: one group
+    assert groups(hashes, 4, lambda i, j: same_colours(thumbs[i], thumbs[j])) == [[0, 2]]
+
+
+def test_the_colour_check_still_finds_every_brute_force_group_it_allows():
+    rng = random.Random(1)
+    hashes = [rng.getrandbits(64) for _ in range(20)]
+    hashes += [hashes[0]] * 3 + [hashes[1] ^ 1]
+    always = groups(hashes, 3, lambda i, j: True)
+    assert always == brute_force(hashes, 3)

@@ -31,7 +31,7 @@ from genlab.data.attributes import (
     from_scene,
     support,
 )
-from genlab.data.duplicates import DEFAULT_DISTANCE, groups, phash
+from genlab.data.duplicates import DEFAULT_DISTANCE, groups, phash, same_colours, thumbnail
 from genlab.data.folder import Folder, Record, read_folder
 from genlab.data.imbalance import JEFFREYS, imbalance
 
@@ -132,7 +132,9 @@ def audit(
         reference=str(reference) if reference is not None else None,
         names=scan.names,
     )
-    result.duplicates = [[scan.names[i] for i in g] for g in groups(scan.hashes, distance)]
+    thumbs = scan.thumbnails
+    found_groups = groups(scan.hashes, distance, lambda i, j: same_colours(thumbs[i], thumbs[j]))
+    result.duplicates = [[scan.names[i] for i in g] for g in found_groups]
     if scan.features is not None and features:
         from genlab.data.outliers import knn_outliers
 
@@ -201,6 +203,7 @@ class _Scan:
     names: list[str]
     attributes: list[Attributes | None]
     hashes: list[int]
+    thumbnails: list[Any]  # (8, 8, 3) colour layouts, beside the hashes
     features: Any  # (N, dim) float64, or None without the encoder
 
 
@@ -208,7 +211,7 @@ def _scan(records, found, encoder, on_image, problems, *, hashes: bool = True) -
     """Open every image once: hash it, embed it, predict what its row did not say."""
     import numpy as np
 
-    names, attributes, hash_list, chunks = [], [], [], []
+    names, attributes, hash_list, thumbs, chunks = [], [], [], [], []
     pending: list[tuple[Any, Attributes | None]] = []
 
     def flush() -> None:
@@ -237,6 +240,7 @@ def _scan(records, found, encoder, on_image, problems, *, hashes: bool = True) -
         names.append(record.name)
         if hashes:
             hash_list.append(phash(image))
+            thumbs.append(thumbnail(image))
         if encoder is None:
             attributes.append(item)
             continue
@@ -245,7 +249,7 @@ def _scan(records, found, encoder, on_image, problems, *, hashes: bool = True) -
             flush()
     flush()
     features = np.concatenate(chunks) if chunks else None
-    return _Scan(names, attributes, hash_list, features)
+    return _Scan(names, attributes, hash_list, thumbs, features)
 
 
 def _encoder(device: str):
