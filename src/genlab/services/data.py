@@ -138,3 +138,75 @@ def _size(records) -> int:
             continue
         return max(8, min(1024, round(side / 8) * 8))
     return 64
+
+
+MAX_PROMPTS = 1000
+
+
+def read_prompts(path: Path) -> list[str]:
+    """One prompt per line; blank lines and `#` comments skipped; one-line errors."""
+    from genlab.core.text import text_problem
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GenlabError(f"--prompts {path} is not UTF-8 text") from None
+    prompts = [line.strip() for line in text.splitlines()]
+    prompts = [p for p in prompts if p and not p.startswith("#")]
+    if not prompts:
+        raise GenlabError(f"--prompts {path} holds no prompt")
+    if len(prompts) > MAX_PROMPTS:
+        raise GenlabError(f"--prompts {path} holds {len(prompts)} prompts; at most {MAX_PROMPTS}")
+    for number, prompt in enumerate(prompts, 1):
+        if problem := text_problem(prompt):
+            raise GenlabError(f"--prompts {path}: prompt {number} is {problem}")
+    return prompts
+
+
+def output_bias(
+    model: str,
+    prompts_file: Path,
+    out: Path,
+    *,
+    images: int = 8,
+    training: Path | None = None,
+    size: int = 64,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """What `model` draws for the open attributes of each prompt, against its training
+    distribution (`training` folder, else uniform); writes output-bias.json in `out`."""
+    import json
+
+    from genlab.core.files import atomic_file
+    from genlab.data.audit import folder_items
+    from genlab.data.output_bias import compare, open_attributes, tally, training_shares
+    from genlab.engines.cache import generate, new_request
+
+    check_output_folder(out)
+    if not 1 <= images <= 256:
+        raise GenlabError(f"--images must be 1 to 256 per prompt, not {images}")
+    prompts = read_prompts(prompts_file)
+    for prompt in prompts:
+        open_attributes(prompt)  # refuse a prompt the parser cannot read before drawing
+    items = folder_items(training)[1] if training is not None else None
+
+    def draw(prompt: str):
+        request = new_request(
+            prompt=prompt, model=model, seed=seed, batch_size=images, width=size, height=size
+        )
+        return generate(request).images
+
+    counts = tally(prompts, draw)
+    report = {
+        "model": model,
+        "prompts": prompts,
+        "images_per_prompt": images,
+        "training": str(training) if training is not None else "uniform over the vocabulary",
+        "attributes": {
+            name: compare(found, training_shares(items, name)) for name, found in counts.items()
+        },
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "output-bias.json", "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+    return report
