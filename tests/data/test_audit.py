@@ -116,3 +116,15 @@ def test_duplicates_and_outliers_are_found(shapes_folder, tmp_path):
     assert [o["file_name"] for o in result.outliers][:1] == ["images/odd.png"]
     html, _ = write(result, tmp_path / "report")
     assert html.read_text().count("data:image/png;base64,") >= 3
+
+
+def test_feature_map_separates_what_the_encoder_tells_apart(shapes_folder, tmp_path):
+    result = audit(shapes_folder, features=True)
+    projection = result.projection
+    assert projection["method"] == "pca" and len(projection["points"]) == 24
+    assert 0 < sum(projection["explained_variance"]) <= 1
+    assert {p["group"] for p in projection["points"]} <= {
+        "circle", "square", "triangle", "star", "heart", "hexagon"
+    }  # fmt: skip
+    html, _ = write(result, tmp_path / "report")
+    assert "Feature space" in html.read_text()

@@ -49,6 +49,7 @@ class AuditResult:
     attributes: dict[str, dict[str, Any]]
     duplicates: list[list[str]] = field(default_factory=list)
     outliers: list[dict[str, Any]] = field(default_factory=list)
+    projection: dict[str, Any] | None = None  # PCA map of the features, when embedded
     reference: str | None = None
     names: list[str] = field(default_factory=list)  # the audited images, in order
 
@@ -63,6 +64,7 @@ class AuditResult:
             "attributes": self.attributes,
             "duplicates": self.duplicates,
             "outliers": self.outliers,
+            "projection": self.projection,
         }
 
 
@@ -143,6 +145,10 @@ def audit(
             {"file_name": scan.names[i], "z": round(float(found_outliers.z[i]), 2)}
             for i in found_outliers.indices
         ]
+        from genlab.data.embeddings import projection
+
+        shapes = [a.objects[0]["shape"] if a and a.objects else None for a in scan.attributes]
+        result.projection = projection(scan.names, scan.features, shapes)
     return result
 
 

@@ -54,6 +54,7 @@ def render(result: AuditResult) -> str:
         *_plots(result),
         *_duplicates(result),
         *_outliers(result),
+        *_projection(result),
         *_problems(result),
         "</body></html>",
     ]
@@ -130,6 +131,39 @@ def _outliers(result: AuditResult) -> list[str]:
     ]
     out += [_thumb(result.folder, o["file_name"], f"z = {o['z']}") for o in result.outliers[:SHOWN]]
     return out
+
+
+def _projection(result: AuditResult) -> list[str]:
+    if not result.projection or not result.projection["points"]:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    points = result.projection["points"]
+    groups = sorted({str(p["group"]) for p in points})
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=90)
+    try:
+        for group in groups:
+            mine = [p for p in points if str(p["group"]) == group]
+            ax.scatter([p["x"] for p in mine], [p["y"] for p in mine], s=8, label=group)
+        ax.legend(fontsize=7, markerscale=1.5)
+        first, second = result.projection["explained_variance"]
+        ax.set_xlabel(f"PC 1 ({first:.0%} of variance)")
+        ax.set_ylabel(f"PC 2 ({second:.0%} of variance)")
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    return [
+        "<h2>Feature space</h2>",
+        f"<figure><img src='{_uri(buffer.getvalue())}' alt='PCA of shapes features'>"
+        "<figcaption>PCA of the <code>shapes</code> encoder's embeddings, coloured by each "
+        "image's first object's shape; coordinates per image are in audit.json."
+        "</figcaption></figure>",
+    ]
 
 
 def _problems(result: AuditResult) -> list[str]:
