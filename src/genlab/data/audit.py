@@ -10,6 +10,7 @@ Every row or image that cannot be used is listed in `problems` with the reason.
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ from genlab.data.folder import Folder, Record, read_folder
 from genlab.data.imbalance import JEFFREYS, imbalance
 
 log = logging.getLogger(__name__)
-BATCH = 128  # images embedded at once: bounded memory on a 50,000-image folder
+BATCH = 128  # images read and embedded at once: bounded memory on a 50,000-image folder
+WORKERS = min(4, os.cpu_count() or 1)
 Progress = Callable[[int, int], None]
 
 
@@ -231,31 +233,49 @@ def _scan(records, found, encoder, on_image, problems, *, hashes: bool = True) -
             attributes.append(item)
         pending.clear()
 
-    for i, (record, item) in enumerate(zip(records, found)):
-        if on_image is not None:
-            on_image(i, len(records))
-        if not hashes and item is not None:
-            attributes.append(item)
-            names.append(record.name)
-            continue
-        try:
-            image = open_image(record.path, keep_alpha=False)
-        except UnsupportedImage as err:
-            problems.append(f"{record.name}: {err}")
-            continue
-        names.append(record.name)
-        if hashes:
-            hash_list.append(phash(image))
-            thumbs.append(thumbnail(image))
-        if encoder is None:
-            attributes.append(item)
-            continue
-        pending.append((image, item))
-        if len(pending) == BATCH:
-            flush()
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo = list(zip(records, found))
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for start in range(0, len(todo), BATCH):
+            chunk = todo[start : start + BATCH]
+            if on_image is not None:
+                on_image(start, len(todo))
+            # Decoding, resizing and the DCT release the GIL: threads overlap them.
+            read = pool.map(lambda pair: _read(pair, hashes), chunk)
+            for (record, item), opened in zip(chunk, read):
+                if isinstance(opened, str):
+                    problems.append(f"{record.name}: {opened}")
+                    continue
+                names.append(record.name)
+                image, hashed, thumb = opened
+                if hashes:
+                    hash_list.append(hashed)
+                    thumbs.append(thumb)
+                if encoder is None:
+                    attributes.append(item)
+                    continue
+                pending.append((image, item))
+                if len(pending) == BATCH:
+                    flush()
     flush()
     features = np.concatenate(chunks) if chunks else None
     return _Scan(names, attributes, hash_list, thumbs, features)
+
+
+def _read(pair: tuple[Record, Attributes | None], hashes: bool):
+    """(image or None, hash, thumbnail) for one record, or the reason it is unreadable.
+    An image whose row says everything is not decoded when no hash is wanted."""
+    record, item = pair
+    if not hashes and item is not None:
+        return None, None, None
+    try:
+        image = open_image(record.path, keep_alpha=False)
+    except UnsupportedImage as err:
+        return str(err)
+    if not hashes:
+        return image, None, None
+    return image, phash(image), thumbnail(image)
 
 
 def _encoder(device: str):

@@ -32,8 +32,8 @@ COLOUR_TOLERANCE = 0.05
 def phash(image: Image.Image) -> int:
     import imagehash
 
-    bits = imagehash.phash(image, hash_size=8).hash.flatten()
-    return int("".join("1" if b else "0" for b in bits), 2)
+    bits = imagehash.phash(image, hash_size=8).hash.flatten()  # (64,) bool, row-major
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 def thumbnail(image: Image.Image) -> np.ndarray:
