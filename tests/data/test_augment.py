@@ -114,3 +114,29 @@ def test_classic_fill_uses_the_folders_own_images(shapes_folder, tmp_path):
 def test_a_reference_that_is_not_a_folder_is_one_error(shapes_folder, tmp_path):
     with pytest.raises(GenlabError, match="--to must be"):
         augment_plan(shapes_folder, to=str(tmp_path / "nope"))
+
+
+def test_label_columns_are_read_and_written_in_kind(tmp_path):
+    import random
+
+    from genlab.world.render import render
+    from genlab.world.scene import Scene, ShapeObject
+
+    folder = tmp_path / "labelled"
+    (folder / "img").mkdir(parents=True)
+    rows = []
+    for i, (colour, shape) in enumerate([("red", "circle")] * 3 + [("blue", "star")]):
+        scene = Scene((ShapeObject(shape, colour, "large", 0.5, 0.5),))
+        render(scene, 16, 16, rng=random.Random(i)).save(folder / f"img/{i}.png")
+        rows.append({"file_name": f"img/{i}.png", "colour": colour, "shape": shape, "split": "a"})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    job = augment_plan(folder)
+    assert job.plan.add == {"blue star": 2, "red circle": 0}
+    assert job.fields == ("colour", "shape", "split")
+    augment(job, tmp_path / "out")
+    lines = (tmp_path / "out/metadata.jsonl").read_text().splitlines()
+    written = [json.loads(line) for line in lines]
+    assert [(r["colour"], r["shape"]) for r in written] == [("blue", "star")] * 2
+    (folder / "metadata.jsonl").write_text(json.dumps({"file_name": "img/0.png", "shape": "blob"}))
+    _, items, problems = folder_items(folder)
+    assert items == [] and "shape='blob' is invalid" in problems[0]
