@@ -14,7 +14,7 @@ PROMPT ?= two small yellow stars above a large purple hexagon at night
 $(VENV)/.stamp-setup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e ".[dev,style,upscale,web]"
+	$(BIN)/pip install --quiet -e ".[dev,style,upscale,web,data]"
 	touch $@
 
 setup: $(VENV)/.stamp-setup

@@ -14,7 +14,9 @@ import typer
 from typer.core import TyperGroup
 
 from genlab.cli import (
+    audit,
     colour,
+    data,
     encoder,
     evaluate,
     generate,
@@ -91,6 +93,8 @@ app.command("report")(report.report)
 app.command("serve")(serve.serve)
 app.add_typer(runs.app, name="runs")
 app.add_typer(world.app, name="world")
+app.add_typer(data.app, name="data")
+app.add_typer(audit.app, name="audit")
 evaluate.app.command("sr")(upscale.eval_sr)
 train_app = typer.Typer(help="Train models genlab ships.", no_args_is_help=True)
 train_app.command("sr")(upscale.train_sr)
