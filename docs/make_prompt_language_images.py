@@ -66,7 +66,9 @@ def main() -> None:
             repeated.paste(tile, (x, y))
     labels = ["64 px", "hires fix x2, Latent", "tiling, repeated 2x2"]
     shown = [plain, hires.resize((SIDE * 2, SIDE * 2)), repeated.resize((SIDE * 2, SIDE * 2))]
-    save(labelled_grid([im.resize((SIDE * 2, SIDE * 2)) for im in shown], labels), "hires-tiling.png")
+    save(
+        labelled_grid([im.resize((SIDE * 2, SIDE * 2)) for im in shown], labels), "hires-tiling.png"
+    )
 
 
 if __name__ == "__main__":
