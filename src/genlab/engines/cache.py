@@ -8,6 +8,7 @@ it lives beside the engines rather than in services/, which calls it for the ada
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -28,22 +29,26 @@ class EngineCache:
     def __init__(self) -> None:
         self._key: tuple[str, LoadOptions] | None = None
         self._engine: Engine | None = None
+        # The process-wide cache is shared by threads (a server's worker beside a
+        # sweep or a test): a swap half done by one must not be seen by another.
+        self._lock = threading.Lock()
 
     def get(self, model: str, options: LoadOptions) -> Engine:
         from genlab.engines import load_engine
 
         key = (model, options)
-        if self._key != key:
-            self._engine = None  # drop the old model before loading the next
-            started = time.perf_counter()
-            self._engine = load_engine(model, options)
-            log.info("loaded %s in %.2fs", model, time.perf_counter() - started)
-            self._key = key
-        assert self._engine is not None
-        return self._engine
+        with self._lock:
+            if self._key != key or self._engine is None:
+                self._engine = None  # drop the old model before loading the next
+                started = time.perf_counter()
+                self._engine = load_engine(model, options)
+                log.info("loaded %s in %.2fs", model, time.perf_counter() - started)
+                self._key = key
+            return self._engine
 
     def clear(self) -> None:
-        self._key = self._engine = None
+        with self._lock:
+            self._key = self._engine = None
 
 
 _shared_cache = EngineCache()
