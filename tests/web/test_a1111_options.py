@@ -128,11 +128,10 @@ def test_clip_skip_option_reaches_requests_that_can_take_it(client: TestClient) 
     client.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 2})
     answer = client.post("/sdapi/v1/txt2img", json={"prompt": "a circle"}).json()
     job = client.get("/api/jobs").json()["items"][0]
-    if "clip_skip" in REQUEST_FIELDS:
-        assert json.loads(answer["info"])["clip_skip"] == 2
-        assert job["request"]["clip_skip"] == 2
-    else:  # stored until requests carry a clip skip (see docs/a1111-compatibility.md)
-        assert client.get("/sdapi/v1/options").json()["CLIP_stop_at_last_layers"] == 2
+    assert "clip_skip" in REQUEST_FIELDS
+    assert json.loads(answer["info"])["clip_skip"] == 2
+    assert job["request"]["request"]["clip_skip"] == 2  # the job's payload holds the request
+    assert client.get("/sdapi/v1/options").json()["CLIP_stop_at_last_layers"] == 2
 
 
 def test_non_finite_numbers_are_not_stored(client: TestClient) -> None:
