@@ -59,6 +59,7 @@ def generate(
     allow_pickle: Annotated[bool, Opt(help="Allow loading pickled .ckpt/.pt files.")] = False,
     attention_slicing: Annotated[bool, Opt(help="Lower memory, a bit slower.")] = False,
     cpu_offload: Annotated[bool, Opt(help="Keep idle parts in RAM (accelerators).")] = False,
+    truncation: Annotated[float | None, Opt(help="GAN models: psi in (0, 1].")] = None,
 ) -> None:
     """Generate images from a prompt and save them with A1111-compatible metadata."""
     from genlab.services.generation import save_result
@@ -73,7 +74,7 @@ def generate(
     images = dict(init_image=_text(init_image), mask=_text(mask), strength=strength)
     images.update(_mask_options(mask_blur, mask_invert, inpaint_fill, only_masked, inpaint_padding))
     loras = tuple(lora) if lora else None
-    overrides = {**texts, **size, **sampling, **images, "loras": loras}
+    overrides = {**texts, **size, **sampling, **images, "loras": loras, "truncation": truncation}
     request, only = build_request(overrides, from_image)
     memory = dict(attention_slicing=attention_slicing, cpu_offload=cpu_offload)
     files = dict(config=config, allow_pickle=allow_pickle)

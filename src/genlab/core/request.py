@@ -91,6 +91,8 @@ class GenerationRequest:
     inpaint_only_masked: bool = False  # generate the mask's box only (A1111 inpaint_full_res)
     inpaint_padding: int = 32  # pixels around that box (A1111 inpaint_full_res_padding)
     loras: tuple[LoraSpec, ...] = field(default_factory=tuple)
+    # GAN truncation psi: pull the latent towards its mean (1: none; GAN models only).
+    truncation: float = 1.0
 
     def __post_init__(self) -> None:
         check_text(self.prompt, "prompt")
@@ -143,6 +145,9 @@ class GenerationRequest:
         if self.mask is not None and self.init_image is None:
             raise InvalidRequest("mask", self.mask, "needs an init_image to inpaint")
         self._check_mask_options()
+        if not _is_float(self.truncation) or not 0.0 < self.truncation <= 1.0:
+            raise InvalidRequest("truncation", self.truncation, "must be a number in (0, 1]")
+        object.__setattr__(self, "truncation", float(self.truncation))
         if isinstance(self.loras, (str, bytes)) or not isinstance(self.loras, (tuple, list)):
             raise InvalidRequest("loras", self.loras, "a list of 'path' or 'path:weight'")
         loras = tuple(
