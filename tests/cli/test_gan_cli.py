@@ -3,6 +3,7 @@ input answered in one line with exit code 2."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def test_train_gan_writes_a_model_the_generate_command_runs(tmp_path):
     assert (out / "model.safetensors").is_file() and (out / "samples" / "step-000002.png").is_file()
     again = invoke(*args, *more)  # finished: resumes at the end, trains nothing more
     assert again.exit_code == 0 and "resumed from step 2" in again.output
+    training = json.loads((out / "training.json").read_text())
+    assert set(training["watch"]) == {"diversity", "precision", "recall"}  # kept on re-save
     made = invoke("generate", "a red star", "--model", str(out), "--seed", "3", "-o", str(tmp_path))
     assert made.exit_code == 0, made.output
     assert "do not apply" in made.output

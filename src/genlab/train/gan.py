@@ -211,7 +211,11 @@ class GanTrainer:
         self._add_minutes("watch", started)
         samples: list[Path] = []
         budget_end = time.perf_counter() + 60 * self.config.minutes if self.config.minutes else None
-        last_watch: dict[str, float] = {}
+        # A run resumed at its end saves again with the watch it last logged.
+        watched = [row for row in self.log_rows if "recall" in row]
+        last_watch = (
+            {k: watched[-1][k] for k in ("diversity", "precision", "recall")} if watched else {}
+        )
         while self.step < self.config.steps:
             started = time.perf_counter()
             loss_d, loss_g = self._train_step()
