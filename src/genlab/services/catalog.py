@@ -195,6 +195,15 @@ def builtin_sha256() -> str:
     return short_hash(Path(str(resources.files("genlab") / "models" / "builtin")), length=64)
 
 
+def gan_sha256() -> str:
+    """The shipped GAN folder's hash as its engine computes it, without torch."""
+    from importlib import resources
+
+    from genlab.engines.sources import short_hash
+
+    return short_hash(Path(str(resources.files("genlab") / "models" / "gan")), length=64)
+
+
 def world_version() -> str:
     """The Shapes World version the procedural engine draws (its 'model hash')."""
     from genlab.world import WORLD_VERSION
