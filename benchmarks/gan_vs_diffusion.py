@@ -117,7 +117,7 @@ def main() -> None:
         a, b = (results[m] for m in models)
         print(
             f"ratio {models[0]}/{models[1]}: FD {a['fd'] / b['fd']:.2f}x, speed "
-            f"{a['images_per_s_batch1'] / b['images_per_s_batch1']:.0f}x"
+            f"{a['images_per_s_batch1'] / b['images_per_s_batch1']:.1f}x"
         )
     if args.sheet:
         from genlab.core.grid import labelled_grid

@@ -41,8 +41,7 @@ class DownBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """(image, caption ids) -> one score per image; `extra_dim` > 0 adds a branch for
-    fixed features (the handcrafted-features ablation), concatenated before the heads."""
+    """(image, caption ids) -> one score per image."""
 
     def __init__(
         self,
@@ -50,34 +49,27 @@ class Discriminator(nn.Module):
         max_words: int,
         channels: tuple[int, ...] = (16, 32, 64, 128),
         text_dim: int = 128,
-        extra_dim: int = 0,
     ):
         super().__init__()
         ins = (3, *channels[:-1])
         self.blocks = nn.Sequential(
             *(DownBlock(a, b, first=i == 0) for i, (a, b) in enumerate(zip(ins, channels)))
         )
-        self.extra = spectral_norm(nn.Linear(extra_dim, 64)) if extra_dim else None
-        feat = channels[-1] + (64 if extra_dim else 0)
+        feat = channels[-1]
         self.text = TextEncoder(vocab_size, text_dim, max_words)
         self.head = spectral_norm(nn.Linear(feat, 1))
         self.project = spectral_norm(nn.Linear(text_dim, feat))
 
-    def trunk(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
         """The image's features h, (B, C): computed once, scored against any caption."""
-        h = F.leaky_relu(self.blocks(x), 0.2).sum(dim=(2, 3))  # sum pooling
-        if self.extra is not None:
-            h = torch.cat([h, F.leaky_relu(self.extra(extra), 0.2)], dim=1)
-        return h
+        return F.leaky_relu(self.blocks(x), 0.2).sum(dim=(2, 3))  # sum pooling
 
     def score(self, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         text = self.text(ids)  # (B, text_dim)
         return self.head(h).squeeze(1) + (self.project(text) * h).sum(1)  # (B,)
 
-    def forward(
-        self, x: torch.Tensor, ids: torch.Tensor, extra: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return self.score(self.trunk(x, extra), ids)
+    def forward(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return self.score(self.trunk(x), ids)
 
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator):
