@@ -66,6 +66,7 @@ def generate(
     allow_pickle: Annotated[bool, Opt(help="Allow loading pickled .ckpt/.pt files.")] = False,
     attention_slicing: Annotated[bool, Opt(help="Lower memory, a bit slower.")] = False,
     cpu_offload: Annotated[bool, Opt(help="Keep idle parts in RAM (accelerators).")] = False,
+    truncation: Annotated[float | None, Opt(help="GAN models: psi in (0, 1].")] = None,
 ) -> None:
     """Generate images from a prompt and save them with A1111-compatible metadata."""
     from genlab.services.generation import save_result
@@ -88,7 +89,7 @@ SAME_NAME = (
     *("steps", "guidance_scale", "sampler", "schedule", "strength", "clip_skip"),
     *("mask_blur", "inpaint_fill", "inpaint_padding"),
     *("hires_scale", "hires_width", "hires_height", "hires_upscaler", "hires_steps"),
-    "hires_denoise",
+    *("hires_denoise", "truncation"),
 )
 LOAD_FLAGS = ("device", "dtype", "config", "allow_pickle", "attention_slicing", "cpu_offload")
 

@@ -19,6 +19,7 @@ from genlab.cli import (
     data,
     encoder,
     evaluate,
+    gan,
     generate,
     info,
     models,
@@ -95,12 +96,14 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(world.app, name="world")
 app.add_typer(data.app, name="data")
 app.add_typer(audit.app, name="audit")
+app.add_typer(gan.app, name="gan")
 evaluate.app.command("sr")(upscale.eval_sr)
 train_app = typer.Typer(help="Train models genlab ships.", no_args_is_help=True)
 train_app.command("sr")(upscale.train_sr)
 train_app.command("text2image")(train.text2image)
 train_app.command("decoder")(train.decoder)
 train_app.command("shapes-encoder")(encoder.shapes_encoder)
+train_app.command("gan")(gan.train)
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate.app, name="eval")
 

@@ -106,6 +106,8 @@ class GenerationRequest:
     hires_upscaler: str = "Latent"
     hires_steps: int = 0
     hires_denoise: float = 0.7  # A1111's default denoising strength for the second pass
+    # GAN truncation psi: pull the latent towards its mean (1: none; GAN models only).
+    truncation: float = 1.0
 
     def __post_init__(self) -> None:
         check_text(self.prompt, "prompt")
@@ -165,6 +167,9 @@ class GenerationRequest:
                 self.clip_skip,
                 f"must be an integer from 1 (last layer) to {MAX_CLIP_SKIP}",
             )
+        if not _is_float(self.truncation) or not 0.0 < self.truncation <= 1.0:
+            raise InvalidRequest("truncation", self.truncation, "must be a number in (0, 1]")
+        object.__setattr__(self, "truncation", float(self.truncation))
         if isinstance(self.loras, (str, bytes)) or not isinstance(self.loras, (tuple, list)):
             raise InvalidRequest("loras", self.loras, "a list of 'path' or 'path:weight'")
         loras = tuple(

@@ -1,12 +1,14 @@
 """Engines: every generator behind one contract (see genlab.core.engine).
 
 `load_engine(model)` picks the engine from the model string: a registered engine
-name ("builtin", "procedural") runs that engine; anything else is a diffusers model
-source (hub id, local pipeline folder, single checkpoint file).
+name ("builtin", "procedural", "gan") runs that engine; a GAN folder runs the gan
+engine; anything else is a diffusers model source (hub id, local pipeline folder,
+single checkpoint file).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genlab.core.registry import Registry
@@ -28,6 +30,12 @@ def _builtin(model: str, options: LoadOptions) -> Engine:
     return BuiltinEngine(options)
 
 
+def _gan(model: str, options: LoadOptions) -> Engine:
+    from genlab.engines.gan import GanEngine
+
+    return GanEngine(None if model == "gan" else Path(model), options)
+
+
 def _diffusers(model: str, options: LoadOptions) -> Engine:
     from genlab.engines.diffusers_engine import DiffusersEngine
 
@@ -40,6 +48,7 @@ ENGINES = Registry(
     {
         "builtin": lambda: _builtin,
         "procedural": lambda: _procedural,
+        "gan": lambda: _gan,
         "diffusers": lambda: _diffusers,
     },
 )
@@ -59,7 +68,20 @@ def model_defaults(model: str) -> dict[str, object]:
 def engine_name_for(model: str) -> str:
     """The engine that runs `model` (cheap: no model is loaded)."""
     model = MODEL_ALIASES.get(model, model)
-    return model if model in ENGINES and model != "diffusers" else "diffusers"
+    if model in ENGINES and model != "diffusers":
+        return model
+    return "gan" if is_gan_folder(model) else "diffusers"
+
+
+def is_gan_folder(model: str) -> bool:
+    """A folder `genlab train gan` wrote: its config.json says model_type genlab-gan."""
+    import json
+
+    try:
+        config = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("model_type") == "genlab-gan"
 
 
 def load_engine(model: str, options: LoadOptions | None = None) -> Engine:

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from genlab.core.errors import InvalidRequest
 from genlab.core.request import DEFAULT_MODEL, GenerationRequest, LoadOptions
 from genlab.core.result import GenerationResult, StepCallback
 
@@ -72,4 +73,8 @@ def generate(
 ) -> GenerationResult:
     """Run one request on the engine its `model` names; the seed is resolved here."""
     engine = (engines or _shared_cache).get(request.model, load or LoadOptions())
+    if request.truncation != 1.0 and engine.name != "gan":
+        raise InvalidRequest(
+            "truncation", request.truncation, f"applies to GAN models only, not {engine.name}"
+        )
     return engine.generate(request.with_seed(), on_step=on_step)

@@ -33,6 +33,12 @@ def local_models() -> list[ModelInfo]:
             "genlab's own text-to-image diffusion model, trained on Shapes World (64 px, CPU)",
         ),
         ModelInfo(
+            "gan",
+            "gan",
+            "built in",
+            "genlab's text-conditional GAN, trained on Shapes World (64 px, one pass per image)",
+        ),
+        ModelInfo(
             "procedural",
             "procedural",
             "built in",
@@ -96,10 +102,13 @@ def model_aliases() -> dict[str, str]:
 
 def ignored_settings(model: str) -> tuple[str, ...]:
     """Request fields the model's engine does not use (the procedural renderer's)."""
-    if engine_name_for(model) != "procedural":
+    engine = engine_name_for(model)
+    if engine == "gan":
+        from genlab.engines.gan import UNUSED
+    elif engine == "procedural":
+        from genlab.engines.procedural import UNUSED
+    else:
         return ()
-    from genlab.engines.procedural import UNUSED
-
     return (*sorted(UNUSED - {"loras"}), "init_image")
 
 
@@ -123,6 +132,10 @@ def native_side(model: str) -> int | None:
         from genlab.engines.procedural import DEFAULT_SIDE
 
         return DEFAULT_SIDE
+    if engine_name_for(model) == "gan":
+        from genlab.engines.gan import native_side
+
+        return native_side(model)
     folder = pipeline_folder(model)
     if folder is None:
         return None
@@ -180,6 +193,15 @@ def builtin_sha256() -> str:
     from genlab.engines.sources import short_hash
 
     return short_hash(Path(str(resources.files("genlab") / "models" / "builtin")), length=64)
+
+
+def gan_sha256() -> str:
+    """The shipped GAN folder's hash as its engine computes it, without torch."""
+    from importlib import resources
+
+    from genlab.engines.sources import short_hash
+
+    return short_hash(Path(str(resources.files("genlab") / "models" / "gan")), length=64)
 
 
 def world_version() -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from genlab.services.outputs import check_output_folder
 
 if TYPE_CHECKING:
+    from genlab.train.gan import GanTrainResult
     from genlab.train.shapes_encoder import TrainResult as EncoderResult
     from genlab.train.sr import TrainResult as SRTrainResult
     from genlab.train.text2image import TrainResult
@@ -150,3 +151,22 @@ def evaluate_sr(
     check_scale(scale)
     upscaler = load_upscaler(model, scale, allow_pickle=allow_pickle, device=pick_device(device))
     return upscaler, lambda on_photo: evaluate(upscaler, scale, tile=tile, on_photo=on_photo)
+
+
+def gan(
+    data: Path,
+    out: Path,
+    *,
+    threads: int | None = None,
+    resume: bool = True,
+    **settings: Any,
+) -> Run[GanTrainResult]:
+    """Train the text-conditional GAN; `settings` are GanTrainConfig's fields (steps,
+    batch_size, lr_g, lr_d, r1_gamma, augment, holdout, minutes, …)."""
+    from genlab.train.gan import GanTrainConfig
+    from genlab.train.gan import train as run_training
+
+    check_output_folder(out)
+    config = GanTrainConfig(**settings)
+    set_threads(threads)
+    return lambda on_step: run_training(config, data, out, on_step=on_step, resume=resume)

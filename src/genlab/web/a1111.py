@@ -352,6 +352,10 @@ def _cheap_sha256(name: str) -> str | None:
 
         # The folder's hash as the engine computes it, without loading torch to find it.
         return builtin_sha256()
+    if name == "gan":
+        from genlab.services.catalog import gan_sha256
+
+        return gan_sha256()
     return None
 
 

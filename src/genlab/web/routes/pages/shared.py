@@ -110,7 +110,7 @@ def _choice(info: ModelInfo) -> ModelChoice:
     request = new_request(model=info.name, prompt="")
     defaults = {name: getattr(request, name) for name in SETTINGS}
     samplers, schedules = SAMPLERS, SCHEDULES
-    ignores = catalog.ignored_settings(info.name) if info.engine == "procedural" else ()
+    ignores = catalog.ignored_settings(info.name) if info.engine in ("procedural", "gan") else ()
     # Flow-matching models only sample with their own samplers; the engine refuses others.
     samplers, schedules = catalog.model_samplers(info.name) or (samplers, schedules)
     native = catalog.native_side(info.name)  # what submissions are checked against too
