@@ -110,3 +110,7 @@ app.add_typer(evaluate.app, name="eval")
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # `python -m genlab.cli.main …`, where the script is not installed
+    main()
