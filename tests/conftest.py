@@ -32,3 +32,18 @@ def subnormal_floats_for_hypothesis(request: pytest.FixtureRequest) -> None:
     draws = is_hypothesis_test(request.function) or "given" in vars(request.module)
     if torch is not None and draws:
         torch.set_flush_denormal(False)
+
+
+@pytest.fixture(scope="module")
+def one_thread_flushed():
+    """For a module of tiny-network tests: random tiny networks produce subnormal
+    floats, which make CPU matmuls up to 100x slower. Flushing is per thread, so the
+    module runs torch on this thread only (too small to gain from more)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
+    torch.set_num_threads(threads)

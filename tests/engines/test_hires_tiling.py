@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from genlab import GenerationRequest
 from genlab.core.errors import EngineError, InvalidRequest
@@ -16,15 +15,7 @@ from genlab.engines import load_engine
 from genlab.engines.diffusers_engine import DiffusersEngine
 from genlab.engines.procedural import ProceduralEngine
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    yield
-    torch.set_flush_denormal(False)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_flushed")
 
 
 @pytest.fixture(scope="module")

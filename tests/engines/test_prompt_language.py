@@ -18,15 +18,7 @@ from genlab.engines.conditioning import StepConditioning
 from genlab.engines.diffusers_engine import DiffusersEngine
 from genlab.engines.embeddings import encode_prompts
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    yield
-    torch.set_flush_denormal(False)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_flushed")
 
 
 @pytest.fixture(scope="module")
